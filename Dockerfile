@@ -1,0 +1,19 @@
+# doe-bot in HTTP mode. Build: docker build -t doe-bot .   Run: docker run --env-file .env -p 3000:3000 doe-bot
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    DOE_TEMPLATES_DIR=/app/templates \
+    PORT=3000
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY templates ./templates
+RUN pip install . && useradd --system --uid 10001 doe
+USER doe
+
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
+CMD ["sh", "-c", "exec doe-bot serve --host 0.0.0.0 --port ${PORT}"]

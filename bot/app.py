@@ -1,0 +1,70 @@
+"""Builds the Bolt app with its dependencies passed in: no module-level singletons."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.flow import DoeFlow
+from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
+from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
+from bot.listeners import register_listeners
+from bot.render import TaskRenderer
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_slack_client(settings: Settings) -> WebClient:
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_base_url,
+        timeout=10,
+    )
+    # slack_sdk retries nothing by default: opt in for 429 (honours Retry-After) and dropped connections.
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=1))
+    return client
+
+
+def build_store(settings: Settings) -> DraftStore:
+    if settings.redis_url:
+        return RedisDraftStore.from_url(settings.redis_url, ttl_seconds=settings.draft_ttl_seconds)
+    log.warning(
+        "REDIS_URL is not set: drafts are kept in this process only. Run one instance, "
+        "and expect in-flight drafts to be lost on restart."
+    )
+    return MemoryDraftStore(ttl_seconds=settings.draft_ttl_seconds)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    jira: JiraGateway | None = None,
+    store: DraftStore | None = None,
+    renderer: TaskRenderer | None = None,
+) -> App:
+    """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret."""
+    flow = DoeFlow(
+        settings=settings,
+        jira=jira or LibraryJiraGateway(settings),
+        store=store or build_store(settings),
+        renderer=renderer or TaskRenderer(settings.doe_templates_dir),
+    )
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app = App(
+        client=build_slack_client(settings),
+        signing_secret=signing_secret,
+        request_verification_enabled=signing_secret is not None,
+        # No auth.test at start-up (Bolt still calls it once on the first request).
+        token_verification_enabled=False,
+        # Listeners ack first and keep working afterwards in this pool; the default pool has only cpu+4 threads.
+        listener_executor=ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe"),
+        raise_error_for_unhandled_request=False,
+    )
+    register_listeners(app, flow)
+    return app

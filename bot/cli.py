@@ -1,0 +1,108 @@
+"""`doe-bot serve` (HTTP, gunicorn) and `doe-bot socket` (Socket Mode)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from bot import __version__
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"doe-bot: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token,
+              settings.jira_api_token, settings.jira_pat]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def create_web_app(settings: Settings):
+    """The WSGI application for HTTP mode (used by gunicorn and by tests)."""
+    from bot.app import build_app, build_store
+    from bot.web import SlackWSGI
+
+    store = build_store(settings)
+    app = build_app(settings, store=store)
+    return SlackWSGI(app, ready_checks={"drafts": store.ping})
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    if settings.slack_signing_secret is None:
+        print("doe-bot: configuration error: SLACK_SIGNING_SECRET is required for HTTP mode", file=sys.stderr)
+        raise SystemExit(2)
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 30)
+            self.cfg.set("keepalive", 5)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Any:
+            return create_web_app(settings)
+
+    log.info("doe-bot %s serving HTTP on %s:%s (%s worker(s) × %s threads)", __version__, host, port, workers, threads)
+    _Gunicorn().run()
+
+
+def socket(settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_app
+
+    if settings.slack_app_token is None:
+        print("doe-bot: configuration error: SLACK_APP_TOKEN is required for Socket Mode", file=sys.stderr)
+        raise SystemExit(2)
+    app = build_app(settings)
+    log.info("doe-bot %s connecting in Socket Mode", __version__)
+    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="doe-bot", description="Slack app that writes DevOps tasks in Jira.")
+    parser.add_argument("--version", action="version", version=f"doe-bot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
+    p_serve.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    p_serve.add_argument("--threads", type=int, default=int(os.environ.get("DOE_HTTP_THREADS", "32")))
+    sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN): no public URL needed")
+    args = parser.parse_args(argv)
+
+    settings = _settings_or_exit()
+    from bot.logging_setup import configure_logging
+    from bot.render import TaskRenderer, TemplatesError
+
+    configure_logging(settings.log_level, _secrets(settings))
+    try:
+        TaskRenderer(settings.doe_templates_dir)
+    except TemplatesError as exc:
+        print(f"doe-bot: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.command == "serve":
+        serve(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    else:
+        socket(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Derived defaults for the modal: priority, story points and targets, each with a one-line reason."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.domain.models import PRIORITIES, Environment, Overrides, Story
+
+FIBONACCI = (1, 2, 3, 5, 8, 13, 21)
+_RPS = re.compile(r"(\d[\d,.]*)\s*(k)?\s*(?:rps|req(?:uests)?\s*(?:/|per)\s*s(?:ec(?:ond)?)?)\b", re.IGNORECASE)
+_SLA = re.compile(r"(9\d(?:\.\d+)?)\s*%\s*(?:uptime|availability|sla)?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: int | str
+    reason: str
+
+
+def _fib_at_least(points: float) -> int:
+    return next((f for f in FIBONACCI if f >= points), FIBONACCI[-1])
+
+
+def throughput_from_text(text: str) -> int | None:
+    """"500 rps", "2k requests per second", "1,200 req/s" → requests per second."""
+    match = _RPS.search(text)
+    if not match:
+        return None
+    try:
+        number = float(match.group(1).replace(",", ""))
+    except ValueError:
+        return None
+    if match.group(2):
+        number *= 1000
+    return max(1, int(number))
+
+
+def sla_from_text(text: str) -> float | None:
+    match = _SLA.search(text)
+    if not match:
+        return None
+    value = float(match.group(1))
+    return value if 90 <= value < 100 else None
+
+
+def default_overrides(story: Story) -> Overrides:
+    """What the modal is pre-filled with, read from the story where it says so."""
+    text = f"{story.summary}\n{story.description}"
+    base = Overrides(
+        throughput_rps=throughput_from_text(text) or 100,
+        availability_sla=sla_from_text(text) or 99.9,
+    )
+    priority = estimate_priority(story, base)
+    points = estimate_story_points(base)
+    return base.model_copy(update={"priority": priority.value, "story_points": points.value})
+
+
+def estimate_story_points(overrides: Overrides) -> Estimate:
+    """Fibonacci points from the infrastructure scope the task asks for."""
+    score = 2.0
+    parts = []
+    envs = len(overrides.environments)
+    score += envs
+    parts.append(f"{envs} environment{'s' if envs != 1 else ''}")
+    if Environment.PROD in overrides.environments:
+        if overrides.availability_sla >= 99.95:
+            score += 3
+            parts.append(f"{overrides.availability_sla:g}% SLA (multi-AZ, failover)")
+        elif overrides.availability_sla >= 99.9:
+            score += 2
+            parts.append(f"{overrides.availability_sla:g}% SLA (multi-AZ)")
+        if overrides.rto_minutes <= 15 or overrides.rpo_minutes <= 5:
+            score += 1
+            parts.append(f"RTO {overrides.rto_minutes} min / RPO {overrides.rpo_minutes} min")
+    if overrides.throughput_rps >= 1000:
+        score += 2
+        parts.append(f"{overrides.throughput_rps} rps")
+    points = _fib_at_least(score)
+    return Estimate(points, "scope: " + ", ".join(parts))
+
+
+def estimate_priority(story: Story, overrides: Overrides) -> Estimate:
+    """The story's priority, one step up when production must meet 99.9% or more."""
+    story_priority = story.priority if story.priority in PRIORITIES else "Medium"
+    critical = Environment.PROD in overrides.environments and overrides.availability_sla >= 99.9
+    if critical and story_priority != PRIORITIES[-1]:
+        raised = PRIORITIES[PRIORITIES.index(story_priority) + 1]
+        return Estimate(
+            raised,
+            f"story is {story_priority}; raised to {raised}: production with a "
+            f"{overrides.availability_sla:g}% SLA is infrastructure-critical",
+        )
+    return Estimate(story_priority, f"follows the story ({story_priority})")

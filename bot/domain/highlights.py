@@ -1,0 +1,33 @@
+"""The main points of a task, for the Slack preview (the full text goes to Jira)."""
+
+from __future__ import annotations
+
+from bot.domain.task import TaskContext
+
+_CLUSTER = {"aws": "EKS on AWS (VPC, ALB, S3 remote state)", "gcp": "GKE on GCP (VPC, GCS remote state)",
+            "azure": "AKS on Azure (VNet, Application Gateway, azurerm remote state)"}
+_REGISTRY = {"aws": "ECR", "gcp": "Artifact Registry", "azure": "ACR"}
+_PIPELINE_FILE = {"github_actions": "`.github/workflows/deploy.yml`", "gitlab_ci": "`.gitlab-ci.yml`",
+                  "jenkins": "a declarative `Jenkinsfile`"}
+_MONITORING = {
+    "prometheus_grafana": "Prometheus scrape config, SLA alert rules and a Grafana dashboard",
+    "cloudwatch": "CloudWatch Container Insights, alarms on latency, errors and availability",
+    "datadog": "Datadog agent with APM, monitors on latency, errors and availability",
+}
+
+
+def task_highlights(ctx: TaskContext) -> list[str]:
+    envs = " → ".join(ctx.targets.environments)
+    return [
+        f"Terraform for {_CLUSTER[ctx.cloud.id]}",
+        f"Kubernetes Deployment `{ctx.app.name}`: probes, requests/limits, "
+        f"{ctx.scaling.min_replicas}–{ctx.scaling.max_replicas} replicas with autoscaling",
+        f"{ctx.ci.name} pipeline in {_PIPELINE_FILE[ctx.ci.id]}: build, test, image scan, push to "
+        f"{_REGISTRY[ctx.cloud.id]}, deploy with approval gates",
+        f"Blue-green releases with automated rollback; promotion {envs}",
+        f"{ctx.monitoring.name}: {_MONITORING[ctx.monitoring.id]}",
+        f"Targets: {ctx.targets.throughput_rps:,} req/s, p95 < {ctx.targets.p95_latency_ms} ms, "
+        f"{ctx.targets.availability_sla}% availability, RTO {ctx.targets.rto_minutes} min, "
+        f"RPO {ctx.targets.rpo_minutes} min",
+        *[f"Warning: {w}" for w in ctx.dependencies.warnings],
+    ]

@@ -1,0 +1,147 @@
+"""The domain: what a story, the user's choices and an in-flight draft are.
+
+Plain pydantic models, no Slack, Jira or Redis in here.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class Cloud(StrEnum):
+    AWS = "aws"
+    GCP = "gcp"
+    AZURE = "azure"
+
+    @property
+    def label(self) -> str:
+        return {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}[self.value]
+
+
+class CIPlatform(StrEnum):
+    GITHUB_ACTIONS = "github_actions"
+    GITLAB_CI = "gitlab_ci"
+    JENKINS = "jenkins"
+
+    @property
+    def label(self) -> str:
+        return {"github_actions": "GitHub Actions", "gitlab_ci": "GitLab CI", "jenkins": "Jenkins"}[self.value]
+
+
+class MonitoringStack(StrEnum):
+    PROMETHEUS_GRAFANA = "prometheus_grafana"
+    CLOUDWATCH = "cloudwatch"
+    DATADOG = "datadog"
+
+    @property
+    def label(self) -> str:
+        return {
+            "prometheus_grafana": "Prometheus + Grafana",
+            "cloudwatch": "CloudWatch",
+            "datadog": "Datadog",
+        }[self.value]
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+#: Labels every DevOps task carries (spec, "Task Creation in Jira"); the cloud's label is added.
+BASE_LABELS: tuple[str, ...] = ("devops", "infrastructure", "kubernetes", "ci-cd", "monitoring")
+
+#: Jira priorities from lowest to highest, as Jira ships them.
+PRIORITIES: tuple[str, ...] = ("Lowest", "Low", "Medium", "High", "Highest")
+
+#: Jira's own limit on an issue summary.
+JIRA_SUMMARY_MAX = 255
+TASK_SUFFIX = " - DevOps"
+
+
+class Story(BaseModel):
+    """The parent story as read from Jira."""
+
+    key: str
+    summary: str
+    url: str
+    issue_type: str = "Story"
+    status: str = ""
+    priority: str | None = None
+    project_key: str
+    description: str = ""
+    labels: list[str] = Field(default_factory=list)
+    epic_key: str | None = None
+    is_subtask: bool = False
+
+
+class Choices(BaseModel):
+    """What the user picked in the modal."""
+
+    cloud: Cloud
+    ci: CIPlatform
+    monitoring: MonitoringStack
+
+
+class Overrides(BaseModel):
+    """Values the modal pre-fills with derived defaults and the user may change."""
+
+    priority: str = "Medium"
+    story_points: int = Field(default=5, ge=1, le=100)
+    environments: list[Environment] = Field(
+        default_factory=lambda: [Environment.DEV, Environment.STAGING, Environment.PROD], min_length=1
+    )
+    throughput_rps: int = Field(default=100, ge=1, le=10_000_000)
+    availability_sla: float = Field(default=99.9, ge=90, lt=100)
+    rto_minutes: int = Field(default=15, ge=1, le=10_080)
+    rpo_minutes: int = Field(default=5, ge=0, le=10_080)
+
+    @field_validator("environments")
+    @classmethod
+    def _ordered_unique(cls, value: list[Environment]) -> list[Environment]:
+        return [env for env in Environment if env in value]
+
+
+class DraftStatus(StrEnum):
+    LOADING = "loading"  # modal open, story being read
+    EDITING = "editing"  # modal shows the form
+    PREVIEW = "preview"  # preview posted, waiting for Approve / Edit / Cancel
+    APPROVING = "approving"  # creation in progress
+    APPROVED = "approved"
+    CANCELLED = "cancelled"
+
+
+def new_draft_id() -> str:
+    """An unguessable id: 128 bits from the OS's CSPRNG."""
+    return secrets.token_urlsafe(16)
+
+
+class Draft(BaseModel):
+    """One /doe conversation, from the command to the created issue. Stored as JSON with a TTL."""
+
+    id: str = Field(default_factory=new_draft_id)
+    story_key: str
+    story: Story | None = None
+    choices: Choices | None = None
+    overrides: Overrides | None = None
+    summary: str = ""
+    labels: list[str] = Field(default_factory=list)
+    description: str = ""
+    highlights: list[str] = Field(default_factory=list)
+    requester_id: str
+    requester_name: str = ""
+    team_id: str | None = None
+    channel_id: str
+    view_id: str | None = None
+    preview_ts: str | None = None
+    status: DraftStatus = DraftStatus.LOADING
+    created_key: str | None = None
+    created_url: str | None = None
+    approved_by: str | None = None
+    last_error: str | None = None
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)

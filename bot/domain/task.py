@@ -1,0 +1,171 @@
+"""What the Jinja2 templates receive: the task's facts, derived from the story, the choices and the overrides.
+
+Pure functions; the rendering itself lives in bot/render.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pydantic import BaseModel, Field
+
+from bot.domain.models import (
+    BASE_LABELS,
+    JIRA_SUMMARY_MAX,
+    TASK_SUFFIX,
+    Choices,
+    Environment,
+    Overrides,
+    Story,
+)
+
+
+class Tool(BaseModel):
+    id: str  # e.g. "aws", "github_actions", "prometheus_grafana"
+    name: str  # e.g. "AWS", "GitHub Actions", "Prometheus + Grafana"
+
+
+class AppSpec(BaseModel):
+    """The workload: names are Kubernetes-safe slugs ([a-z0-9-], at most 40 characters)."""
+
+    name: str
+    namespace: str
+    image: str
+    port: int = 8080
+    health_path: str = "/healthz"
+    ready_path: str = "/readyz"
+    metrics_path: str = "/metrics"
+
+
+class Scaling(BaseModel):
+    min_replicas: int
+    max_replicas: int
+    cpu_target_percent: int = 70
+    cpu_request: str = "250m"
+    memory_request: str = "256Mi"
+    cpu_limit: str = "500m"
+    memory_limit: str = "512Mi"
+    per_pod_rps: int = 50
+
+
+class Targets(BaseModel):
+    environments: list[str]
+    throughput_rps: int
+    availability_sla: str  # "99.9": as typed, so 99.95 is not printed as 99.95000000000000284
+    error_budget_minutes_per_month: float
+    rto_minutes: int
+    rpo_minutes: int
+    p95_latency_ms: int = 500
+    multi_az: bool
+
+
+class Dependency(BaseModel):
+    role: str  # "backend", "frontend", "database", "ai", "qa", "ux"
+    what: str
+    key: str | None = None  # the sibling task, when one is known
+
+
+class Dependencies(BaseModel):
+    requires: list[Dependency] = Field(default_factory=list)
+    provides: list[Dependency] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class TaskInfo(BaseModel):
+    summary: str
+    priority: str
+    story_points: int
+    labels: list[str]
+
+
+class TaskContext(BaseModel):
+    """Everything a template may use. Story text (summary, description) is data, never template source."""
+
+    story: Story
+    cloud: Tool
+    ci: Tool
+    monitoring: Tool
+    app: AppSpec
+    scaling: Scaling
+    targets: Targets
+    task: TaskInfo
+    dependencies: Dependencies
+    requester: str
+
+
+def task_summary(story_summary: str) -> str:
+    """`<story summary> - DevOps`, cut so the whole fits Jira's 255-character summary limit."""
+    room = JIRA_SUMMARY_MAX - len(TASK_SUFFIX)
+    base = " ".join(story_summary.split())
+    if len(base) > room:
+        base = base[: room - 1].rstrip() + "…"
+    return base + TASK_SUFFIX
+
+
+def task_labels(choices: Choices) -> list[str]:
+    return [*BASE_LABELS, choices.cloud.value]
+
+
+def slugify(text: str, *, max_length: int = 40) -> str:
+    """A Kubernetes/DNS-1123-safe name: lower case, digits and dashes, starting with a letter."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    slug = slug[:max_length].rstrip("-")
+    if not slug or not slug[0].isalpha():
+        slug = ("app-" + slug)[:max_length].rstrip("-")
+    return slug or "app"
+
+
+def scaling_for(overrides: Overrides) -> Scaling:
+    """Replicas from the throughput target (50 rps a pod, the Deployment's default requests), at least 2 for HA."""
+    per_pod = 50
+    needed = max(1, math.ceil(overrides.throughput_rps / per_pod))
+    ha_floor = 3 if overrides.availability_sla >= 99.9 else 2
+    min_replicas = max(ha_floor, needed)
+    return Scaling(min_replicas=min_replicas, max_replicas=max(min_replicas * 3, min_replicas + 2), per_pod_rps=per_pod)
+
+
+def format_sla(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def build_task_context(
+    *,
+    story: Story,
+    choices: Choices,
+    overrides: Overrides,
+    dependencies: Dependencies,
+    requester: str,
+) -> TaskContext:
+    name = slugify(story.summary)
+    envs = [env.value for env in overrides.environments]
+    minutes_per_month = 30 * 24 * 60
+    return TaskContext(
+        story=story,
+        cloud=Tool(id=choices.cloud.value, name=choices.cloud.label),
+        ci=Tool(id=choices.ci.value, name=choices.ci.label),
+        monitoring=Tool(id=choices.monitoring.value, name=choices.monitoring.label),
+        app=AppSpec(
+            name=name,
+            namespace=slugify(story.project_key, max_length=20),
+            image=f"registry.example.com/{slugify(story.project_key, max_length=20)}/{name}",
+        ),
+        scaling=scaling_for(overrides),
+        targets=Targets(
+            environments=envs,
+            throughput_rps=overrides.throughput_rps,
+            availability_sla=format_sla(overrides.availability_sla),
+            error_budget_minutes_per_month=round(minutes_per_month * (100 - overrides.availability_sla) / 100, 1),
+            rto_minutes=overrides.rto_minutes,
+            rpo_minutes=overrides.rpo_minutes,
+            multi_az=Environment.PROD in overrides.environments and overrides.availability_sla >= 99.9,
+        ),
+        task=TaskInfo(
+            summary=task_summary(story.summary),
+            priority=overrides.priority,
+            story_points=overrides.story_points,
+            labels=task_labels(choices),
+        ),
+        dependencies=dependencies,
+        requester=requester,
+    )

@@ -1,0 +1,57 @@
+"""Typed errors. Each carries the sentence the user sees in Slack; none carries a secret."""
+
+from __future__ import annotations
+
+
+class DoeError(Exception):
+    """Base: `user_message` is safe to show in Slack as is (mrkdwn)."""
+
+    user_message = "Something went wrong. Nothing was created; please try again."
+
+    def __init__(self, user_message: str | None = None) -> None:
+        if user_message is not None:
+            self.user_message = user_message
+        super().__init__(self.user_message)
+
+
+class StoryNotFound(DoeError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"I couldn't find *{key}* in Jira, or I'm not allowed to see it. "
+            "Check the key, or ask a Jira admin to give the doe-bot account access to that project."
+        )
+
+
+class JiraAuthError(DoeError):
+    user_message = (
+        "Jira refused doe-bot's credentials. An admin needs to check JIRA_EMAIL/JIRA_API_TOKEN or JIRA_PAT."
+    )
+
+
+class JiraUnavailable(DoeError):
+    user_message = "Jira did not answer in time. Nothing was created; try again in a minute."
+
+
+class JiraRejected(DoeError):
+    """Jira answered 4xx to a create: the reason, in Jira's own words, naming the field."""
+
+    def __init__(self, status: int, reasons: list[str]) -> None:
+        self.status = status
+        self.reasons = reasons
+        text = "; ".join(reasons) or f"HTTP {status}"
+        super().__init__(f"Jira refused to create the task: {text}")
+
+
+class DraftGone(DoeError):
+    user_message = (
+        "This draft is no longer available (it expired or was cancelled). Run the command again to start over."
+    )
+
+
+class StoreUnavailable(DoeError):
+    user_message = "doe-bot can't reach its draft store right now. Nothing was changed; try again shortly."
+
+
+class NotAllowed(DoeError):
+    pass

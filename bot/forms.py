@@ -1,0 +1,94 @@
+"""Reads the modal's submitted state into choices and overrides, or into inline errors keyed by block_id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.models import PRIORITIES, Choices, CIPlatform, Cloud, Environment, MonitoringStack, Overrides
+from bot.ids import ActionId, BlockId
+
+
+class FormErrors(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__(", ".join(errors))
+
+
+def _value(state: dict[str, Any], block: BlockId, action: ActionId) -> Any:
+    return (state.get(block) or {}).get(action) or {}
+
+
+def _selected(state: dict[str, Any], block: BlockId, action: ActionId) -> str | None:
+    option = _value(state, block, action).get("selected_option") or {}
+    return option.get("value")
+
+
+def _text(state: dict[str, Any], block: BlockId, action: ActionId) -> str:
+    return str(_value(state, block, action).get("value") or "").strip()
+
+
+def _int(raw: str, *, low: int, high: int, what: str) -> int:
+    cleaned = raw.replace(",", "").replace("_", "").strip()
+    if not cleaned.isdigit():
+        raise ValueError(f"Enter {what} as a whole number, e.g. {low if low > 0 else 5}.")
+    value = int(cleaned)
+    if not low <= value <= high:
+        raise ValueError(f"Enter {what} between {low:,} and {high:,}.")
+    return value
+
+
+def parse_task_form(state: dict[str, Any]) -> tuple[Choices, Overrides]:
+    """`view.state.values` → (Choices, Overrides); raises FormErrors with one message per bad field."""
+    errors: dict[str, str] = {}
+    picked: dict[str, Any] = {}
+    for block, action, enum, name in (
+        (BlockId.CLOUD, ActionId.CLOUD, Cloud, "cloud"),
+        (BlockId.CI, ActionId.CI, CIPlatform, "ci"),
+        (BlockId.MONITORING, ActionId.MONITORING, MonitoringStack, "monitoring"),
+    ):
+        raw = _selected(state, block, action)
+        try:
+            picked[name] = enum(raw)
+        except ValueError:
+            errors[block] = "Choose one of the options."
+
+    priority = _selected(state, BlockId.PRIORITY, ActionId.PRIORITY)
+    if priority not in PRIORITIES:
+        errors[BlockId.PRIORITY] = "Choose a priority."
+
+    numbers: dict[str, int] = {}
+    for block, action, name, low, high, what in (
+        (BlockId.STORY_POINTS, ActionId.STORY_POINTS, "story_points", 1, 100, "story points"),
+        (BlockId.THROUGHPUT, ActionId.THROUGHPUT, "throughput_rps", 1, 10_000_000, "the throughput target"),
+        (BlockId.RTO, ActionId.RTO, "rto_minutes", 1, 10_080, "the RTO in minutes"),
+        (BlockId.RPO, ActionId.RPO, "rpo_minutes", 0, 10_080, "the RPO in minutes"),
+    ):
+        try:
+            numbers[name] = _int(_text(state, block, action), low=low, high=high, what=what)
+        except ValueError as exc:
+            errors[block] = str(exc)
+
+    sla_raw = _text(state, BlockId.SLA, ActionId.SLA).rstrip("%").strip()
+    sla: float | None = None
+    try:
+        sla = float(sla_raw)
+        if not 90 <= sla < 100:
+            errors[BlockId.SLA] = "Enter the SLA as a percentage from 90 to below 100, e.g. 99.9."
+    except ValueError:
+        errors[BlockId.SLA] = "Enter the SLA as a number, e.g. 99.9."
+
+    env_options = _value(state, BlockId.ENVIRONMENTS, ActionId.ENVIRONMENTS).get("selected_options") or []
+    environments = []
+    for option in env_options:
+        try:
+            environments.append(Environment(option.get("value")))
+        except ValueError:
+            pass
+    if not environments:
+        errors[BlockId.ENVIRONMENTS] = "Pick at least one environment."
+
+    if errors:
+        raise FormErrors({str(k): v for k, v in errors.items()})
+    choices = Choices(**picked)
+    overrides = Overrides(priority=priority, availability_sla=sla, environments=environments, **numbers)
+    return choices, overrides

@@ -1,0 +1,148 @@
+"""Where in-flight drafts live: Redis (shared by every instance) or in-process (one instance only)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import redis
+
+from bot.domain.models import Draft, DraftStatus
+from bot.errors import StoreUnavailable
+
+
+class DraftStore(Protocol):
+    def save(self, draft: Draft) -> None: ...
+
+    def get(self, draft_id: str) -> Draft | None: ...
+
+    def delete(self, draft_id: str) -> None: ...
+
+    def update(
+        self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]
+    ) -> Draft | None:
+        """Atomically apply `change` if the draft's status is one of `allowed`; return the new draft, else None."""
+        ...
+
+    def ping(self) -> bool: ...
+
+
+class MemoryDraftStore:
+    """In-process store: fine for one instance and for tests; drafts vanish with the process."""
+
+    def __init__(self, *, ttl_seconds: int) -> None:
+        self._ttl = ttl_seconds
+        self._items: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def save(self, draft: Draft) -> None:
+        draft.updated_at = time.time()
+        with self._lock:
+            self._items[draft.id] = (time.monotonic() + self._ttl, draft.model_dump_json())
+
+    def get(self, draft_id: str) -> Draft | None:
+        with self._lock:
+            return self._get_locked(draft_id)
+
+    def _get_locked(self, draft_id: str) -> Draft | None:
+        item = self._items.get(draft_id)
+        if item is None:
+            return None
+        expires, raw = item
+        if expires < time.monotonic():
+            del self._items[draft_id]
+            return None
+        return Draft.model_validate_json(raw)
+
+    def delete(self, draft_id: str) -> None:
+        with self._lock:
+            self._items.pop(draft_id, None)
+
+    def update(
+        self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]
+    ) -> Draft | None:
+        with self._lock:
+            draft = self._get_locked(draft_id)
+            if draft is None or draft.status not in set(allowed):
+                return None
+            change(draft)
+            draft.updated_at = time.time()
+            self._items[draft.id] = (time.monotonic() + self._ttl, draft.model_dump_json())
+            return draft
+
+    def ping(self) -> bool:
+        return True
+
+
+class RedisDraftStore:
+    """Drafts as JSON under `doe:draft:<id>` with a TTL; any instance can continue any draft."""
+
+    prefix = "doe:draft:"
+
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+        self._redis = client
+        self._ttl = ttl_seconds
+
+    @classmethod
+    def from_url(cls, url: str, *, ttl_seconds: int) -> RedisDraftStore:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30)
+        return cls(client, ttl_seconds=ttl_seconds)
+
+    def _key(self, draft_id: str) -> str:
+        return self.prefix + draft_id
+
+    def save(self, draft: Draft) -> None:
+        draft.updated_at = time.time()
+        try:
+            self._redis.set(self._key(draft.id), draft.model_dump_json(), ex=self._ttl)
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def get(self, draft_id: str) -> Draft | None:
+        try:
+            raw = self._redis.get(self._key(draft_id))
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+        return None if raw is None else Draft.model_validate_json(raw)
+
+    def delete(self, draft_id: str) -> None:
+        try:
+            self._redis.delete(self._key(draft_id))
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def update(
+        self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]
+    ) -> Draft | None:
+        """Compare-and-set under WATCH: if another instance changes the draft meanwhile, re-read and re-check."""
+        allowed = set(allowed)
+        key = self._key(draft_id)
+        try:
+            with self._redis.pipeline() as pipe:
+                while True:
+                    try:
+                        pipe.watch(key)
+                        raw = pipe.get(key)
+                        if raw is None:
+                            return None
+                        draft = Draft.model_validate_json(raw)
+                        if draft.status not in allowed:
+                            return None
+                        change(draft)
+                        draft.updated_at = time.time()
+                        pipe.multi()
+                        pipe.set(key, draft.model_dump_json(), ex=self._ttl)
+                        pipe.execute()
+                        return draft
+                    except redis.WatchError:
+                        continue
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False

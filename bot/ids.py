@@ -1,0 +1,48 @@
+"""Every id Slack sees, in one place. tests/test_manifest.py checks manifest.yml against these."""
+
+from enum import StrEnum
+
+#: Slash commands the app answers (both start the same flow).
+COMMANDS: tuple[str, ...] = ("/doe", "/devops-engineer")
+
+
+class CallbackId(StrEnum):
+    TASK_MODAL = "doe_task_modal"
+
+
+class BlockId(StrEnum):
+    CLOUD = "doe_cloud"
+    CI = "doe_ci"
+    MONITORING = "doe_monitoring"
+    PRIORITY = "doe_priority"
+    STORY_POINTS = "doe_story_points"
+    ENVIRONMENTS = "doe_environments"
+    THROUGHPUT = "doe_throughput"
+    SLA = "doe_sla"
+    RTO = "doe_rto"
+    RPO = "doe_rpo"
+    PREVIEW_ACTIONS = "doe_preview_actions"
+
+
+class ActionId(StrEnum):
+    CLOUD = "doe_cloud_select"
+    CI = "doe_ci_select"
+    MONITORING = "doe_monitoring_select"
+    PRIORITY = "doe_priority_select"
+    STORY_POINTS = "doe_story_points_input"
+    ENVIRONMENTS = "doe_environments_select"
+    THROUGHPUT = "doe_throughput_input"
+    SLA = "doe_sla_input"
+    RTO = "doe_rto_input"
+    RPO = "doe_rpo_input"
+    APPROVE = "doe_approve"
+    EDIT = "doe_edit"
+    CANCEL = "doe_cancel"
+    OPEN_IN_JIRA = "doe_open_in_jira"
+
+#: Bot token scopes the code needs (manifest.yml must grant them): slash commands, posting previews and
+#: private notes, posting in public channels the bot has not joined.
+BOT_SCOPES: tuple[str, ...] = ("commands", "chat:write", "chat:write.public")
+
+#: The one path Slack sends commands, interactivity and events to in HTTP mode.
+EVENTS_PATH = "/slack/events"

@@ -1,0 +1,48 @@
+"""Surface: the slash commands /doe and /devops-engineer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.blocks import USAGE
+from bot.domain.keys import is_help, parse_story_key
+from bot.flow import DoeFlow
+from bot.ids import COMMANDS
+
+
+def handle_command_doe(flow: DoeFlow):
+    def handler(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """Step 1 of the flow: `/doe KAN-15` → ack at once, then open the modal and load the story."""
+        text = str(body.get("text") or "")
+        if is_help(text):
+            ack(response_type="ephemeral", text=USAGE)
+            return
+        key = parse_story_key(text)
+        if key is None:
+            shown = text.strip()[:80].replace("`", "'")
+            ack(
+                response_type="ephemeral",
+                text=f"`{shown}` isn't a Jira issue key. Type the story's key, like `/doe KAN-15`.\n\n{USAGE}",
+            )
+            return
+        ack()
+        flow.start(
+            client,
+            story_key=key,
+            user_id=body["user_id"],
+            user_name=str(body.get("user_name") or ""),
+            channel_id=body["channel_id"],
+            team_id=body.get("team_id"),
+            trigger_id=body["trigger_id"],
+            respond=respond,
+        )
+
+    return handler
+
+
+def register(app: App, flow: DoeFlow) -> None:
+    for command in COMMANDS:
+        app.command(command)(handle_command_doe(flow))

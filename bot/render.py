@@ -1,0 +1,114 @@
+"""Renders the Jira description from Jinja2 templates, safely.
+
+- The environment is sandboxed and uses StrictUndefined: a typo in a template fails loudly, and a template cannot
+  reach Python internals.
+- Story text is data. It is only ever a *value* in the context, never template source, and every value printed with
+  ``{{ … }}`` is escaped for Jira wiki markup by ``finalize`` unless a filter marked it safe. Inside ``{code}`` and
+  ``{noformat}`` blocks, where backslashes show literally, templates use ``| code`` instead, which only stops the
+  value from closing the block.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from bot.domain.task import TaskContext
+
+#: Where the bundled templates live (top level of the repository / image).
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
+
+# Characters that start Jira wiki formatting (text effects, links, macros, tables, images, lists, headings).
+# https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa?section=all : "\X escapes special character X".
+_JIRA_SPECIAL = re.compile(r"([\\{}\[\]|*_\-+^~?!#])")
+_LINE_START_BLOCK = re.compile(r"^(\s*)(h[1-6]|bq)\.", re.IGNORECASE)
+_BLOCK_MACRO = re.compile(r"\{(code|noformat|quote|panel|color)", re.IGNORECASE)
+
+
+class JiraSafe(str):
+    """A string already safe to place in Jira wiki markup."""
+
+
+def jira_escape(value: Any) -> str:
+    """Escape text so Jira shows it literally: no bold, links, macros, tables or headings from story text."""
+    if isinstance(value, JiraSafe):
+        return value
+    text = str(value)
+    lines = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = _JIRA_SPECIAL.sub(r"\\\1", line)
+        # "h1. " / "bq. " only mean something at the start of a line: break the keyword with an escaped dot.
+        line = _LINE_START_BLOCK.sub(lambda m: f"{m.group(1)}{m.group(2)}\\.", line)
+        lines.append(line)
+    return JiraSafe("\n".join(lines))
+
+
+def jira_code(value: Any) -> JiraSafe:
+    """For values inside {code}/{noformat}: shown verbatim, so only stop them from closing or opening a block."""
+    return JiraSafe(_BLOCK_MACRO.sub(lambda m: "{ " + m.group(1), str(value)))
+
+
+def jira_inline(value: Any) -> JiraSafe:
+    """One line of escaped text (newlines folded), for table cells and list items."""
+    return jira_escape(" ".join(str(value).split()))
+
+
+def _finalize(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    return jira_escape(value)
+
+
+def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(str(templates_dir or DEFAULT_TEMPLATES_DIR)),
+        undefined=StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["code"] = jira_code
+    env.filters["inline"] = jira_inline
+    env.filters["jira"] = jira_escape
+    return env
+
+
+class TemplatesError(Exception):
+    """The templates folder is missing or a template does not compile: a start-up error, one line."""
+
+
+class TaskRenderer:
+    """Renders the task description; one per process (the environment caches compiled templates).
+
+    All templates are compiled when it is made, so an operator's broken template stops start-up with its name and
+    line instead of failing a user's Approve later.
+    """
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
+        self._env = make_environment(self.templates_dir)
+        if not (self.templates_dir / DESCRIPTION_TEMPLATE).is_file():
+            raise TemplatesError(
+                f"templates not found: {self.templates_dir} has no {DESCRIPTION_TEMPLATE} (set DOE_TEMPLATES_DIR)"
+            )
+        for name in self._env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+            try:
+                self._env.get_template(name)
+            except TemplateError as exc:
+                line = getattr(exc, "lineno", None)
+                where = f"{name}:{line}" if line else name
+                raise TemplatesError(f"template {where} does not compile: {exc.message}") from None
+
+    def render_description(self, context: TaskContext) -> str:
+        template = self._env.get_template(DESCRIPTION_TEMPLATE)
+        text = template.render(**{name: getattr(context, name) for name in type(context).model_fields})
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -1,0 +1,128 @@
+"""Configuration from the environment (and an optional .env), validated once at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class JiraDeployment(StrEnum):
+    CLOUD = "cloud"
+    DATACENTER = "datacenter"
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message is one line naming it, never its value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Slack
+    slack_bot_token: SecretStr
+    slack_signing_secret: SecretStr | None = None  # required in HTTP mode (doe-bot serve)
+    slack_app_token: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+
+    # Jira
+    jira_url: AnyHttpUrl
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_pat: SecretStr | None = None
+    jira_deployment: JiraDeployment | None = None  # derived from the credentials when unset
+    jira_issue_type: str = "Task"
+    jira_link_type: str = "Relates"
+    jira_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    jira_max_retries: int = Field(default=2, ge=0, le=5)
+    jira_max_retry_delay_seconds: int = Field(default=5, ge=1, le=30)
+    jira_cache_ttl_seconds: int = Field(default=600, ge=0)
+
+    # Drafts
+    redis_url: str | None = None
+    draft_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Templates and runtime
+    doe_templates_dir: Path | None = None
+    doe_worker_threads: int = Field(default=64, ge=1, le=512)
+    log_level: str = "INFO"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("doe_templates_dir")
+    @classmethod
+    def _templates_dir_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "devops_task.jira.j2").is_file():
+            raise ValueError("must be a folder containing devops_task.jira.j2")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _jira_credentials(self) -> Settings:
+        cloud = bool(self.jira_email) and self.jira_api_token is not None
+        if self.jira_deployment is None:
+            if cloud:
+                self.jira_deployment = JiraDeployment.CLOUD
+            elif self.jira_pat is not None:
+                self.jira_deployment = JiraDeployment.DATACENTER
+            else:
+                raise ValueError("JIRA_EMAIL + JIRA_API_TOKEN (Jira Cloud) or JIRA_PAT (Data Center) is required")
+        if self.jira_deployment is JiraDeployment.CLOUD and not cloud:
+            raise ValueError("JIRA_EMAIL and JIRA_API_TOKEN are required for Jira Cloud")
+        if self.jira_deployment is JiraDeployment.DATACENTER and self.jira_pat is None:
+            raise ValueError("JIRA_PAT is required for Jira Data Center")
+        return self
+
+    @property
+    def slack_api_base_url(self) -> str:
+        url = str(self.slack_api_url)
+        return url if url.endswith("/") else url + "/"
+
+    @property
+    def jira_base_url(self) -> str:
+        return str(self.jira_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings or raise SettingsError with one line per problem, naming the variable, never its value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "is required"
+            problems.append(f"{name} {message}" if name else message)
+        raise SettingsError("; ".join(problems)) from None

@@ -1,0 +1,103 @@
+"""HTTP mode: a small WSGI application in front of Bolt, served by gunicorn (`doe-bot serve`).
+
+Routes: POST /slack/events (slash commands, interactivity, events), GET /healthz (liveness), GET /readyz.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from slack_bolt import App, BoltRequest, BoltResponse
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; refuse anything bigger before reading it.
+StartResponse = Callable[..., Any]
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) -> BoltRequest:
+    """Build Bolt's request, correcting one known mis-parse.
+
+    Bolt's form parser treats any body containing the text "payload" as an interactivity payload, so a slash
+    command like `/doe payload KAN-1` (or a user or channel named so) would reach no listener. The signature is
+    checked on the raw body either way; only the parsed view of a slash command is repaired here.
+    """
+    request = BoltRequest(body=raw_body, query=query, headers=headers)
+    if "payload" in raw_body and not raw_body.lstrip().startswith("{"):
+        params = dict(parse_qsl(raw_body, keep_blank_values=True))
+        if "payload" not in params and "command" in params:
+            request.body = params
+    return request
+
+
+class SlackWSGI:
+    def __init__(self, app: App, *, ready_checks: dict[str, Callable[[], bool]] | None = None) -> None:
+        self.bolt = app
+        self.ready_checks = ready_checks or {}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/")
+        if path == "/healthz":
+            return self._send(start_response, 200, {"status": "ok"})
+        if path == "/readyz":
+            results = {name: _safe(check) for name, check in self.ready_checks.items()}
+            ready = all(results.values())
+            return self._send(start_response, 200 if ready else 503, {"ready": ready, "checks": results})
+        if path != "/slack/events":
+            return self._send(start_response, 404, {"error": "not found"})
+        if method != "POST":
+            return self._send(start_response, 405, {"error": "use POST"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return self._send(start_response, 400, {"error": "bad content-length"})
+        if length > MAX_BODY_BYTES:
+            return self._send(start_response, 413, {"error": "body too large"})
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._send(start_response, 400, {"error": "body is not UTF-8"})
+        headers: dict[str, list[str]] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                headers[key[5:].replace("_", "-").lower()] = [value]
+        if "CONTENT_TYPE" in environ:
+            headers["content-type"] = [environ["CONTENT_TYPE"]]
+        try:
+            request = bolt_request(body, query=environ.get("QUERY_STRING", ""), headers=headers)
+        except ValueError:  # malformed JSON payload: refuse, never a trace
+            return self._send(start_response, 400, {"error": "malformed payload"})
+        response = self.bolt.dispatch(request)
+        return self._send_bolt(start_response, response)
+
+    @staticmethod
+    def _send(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
+        data = json.dumps(payload).encode()
+        start_response(
+            f"{status} {_REASONS.get(status, '')}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+    @staticmethod
+    def _send_bolt(start_response: StartResponse, response: BoltResponse) -> list[bytes]:
+        data = (response.body or "").encode()
+        headers = [(k, v) for k, values in response.headers.items() for v in values if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(data))))
+        start_response(f"{response.status} {_REASONS.get(response.status, '')}", headers)
+        return [data]
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # noqa: BLE001 - a failing check means "not ready", nothing more
+        return False

@@ -1,0 +1,164 @@
+"""Shared fixtures: a real Redis, the fake Slack and Jira servers, and the app served over HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+import redis
+
+from bot.app import build_app
+from bot.gateways.draft_store import RedisDraftStore
+from bot.settings import Settings, load_settings
+from bot.web import SlackWSGI
+from tests.fakes.fake_jira import FakeJira
+from tests.fakes.fake_slack import FakeSlack
+from tests.support.slack_driver import SlackDriver
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+BOT_TOKEN = "xoxb-test-token"
+JIRA_EMAIL = "bot@example.com"
+JIRA_TOKEN = "jira-token"
+JIRA_PAT = "jira-pat"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL, else 127.0.0.1:6379, else a redis-server started on a free port. Under CI, never skip."""
+    for url in (os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"):
+        if url and _answers(url):
+            yield url
+            return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("No Redis answers and redis-server is not installed: install Redis (apt-get install redis-server).")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _answers(url):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("redis-server did not start")
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack(bot_token=BOT_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture(params=["cloud"])
+def jira_mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def fake_jira(jira_mode: str) -> Iterator[FakeJira]:
+    with FakeJira(jira_mode, email=JIRA_EMAIL, api_token=JIRA_TOKEN, pat=JIRA_PAT) as fake:
+        fake.add_issue(
+            "KAN-15",
+            "User Dashboard Analytics",
+            issue_type="Story",
+            status="To Do",
+            priority="High",
+            description="As a product manager I want usage analytics on the dashboard.\n"
+            "It must serve 300 requests per second.",
+        )
+        yield fake
+
+
+def make_settings(*, fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str | None, **extra: Any) -> Settings:
+    jira_auth: dict[str, Any] = (
+        {"jira_email": JIRA_EMAIL, "jira_api_token": JIRA_TOKEN}
+        if fake_jira.mode == "cloud"
+        else {"jira_pat": JIRA_PAT}
+    )
+    return load_settings(
+        _env_file=None,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.base_url,
+        jira_url=fake_jira.url,
+        redis_url=redis_url,
+        jira_max_retries=0,
+        **jira_auth,
+        **extra,
+    )
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class AppServer:
+    """The app's WSGI stack (the same one gunicorn serves) on a loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        assert settings.redis_url
+        self.store = RedisDraftStore.from_url(settings.redis_url, ttl_seconds=settings.draft_ttl_seconds)
+        self.bolt = build_app(settings, store=self.store)
+        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping})
+        self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> AppServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def settings(fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str) -> Settings:
+    return make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url)
+
+
+@pytest.fixture
+def app_server(settings: Settings) -> Iterator[AppServer]:
+    with AppServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def slack(app_server: AppServer, fake_slack: FakeSlack) -> SlackDriver:
+    return SlackDriver(app_url=app_server.url, signing_secret=SIGNING_SECRET, fake_slack=fake_slack)

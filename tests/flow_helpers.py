@@ -1,0 +1,49 @@
+"""Steps of the /doe flow as a user takes them, for the flow tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.ids import BlockId, CallbackId
+from tests.fakes.fake_slack import FakeSlack
+from tests.support.slack_driver import SlackDriver
+
+CHANNEL = "C0PLAN"
+
+
+def open_form(slack: SlackDriver, fake_slack: FakeSlack, text: str = "KAN-15", **kw: Any) -> dict[str, Any]:
+    """`/doe KAN-15` → the loading modal opens with the command's trigger, then is filled; returns the form."""
+    result, trigger = slack.command(text, **kw)
+    assert result.status == 200, result.body
+    assert result.body in ("", None), f"command ack should be empty, got {result.body!r}"
+    opened = fake_slack.wait_for("views.open", where=lambda c: c.args.get("trigger_id") == trigger)[0]
+    view_id = opened.response["view"]["id"]
+    fake_slack.wait_for(
+        "views.update",
+        where=lambda c: c.args.get("view_id") == view_id
+        and any(b.get("block_id") == BlockId.CLOUD for b in c.args["view"].get("blocks", [])),
+    )
+    view = fake_slack.views[view_id]
+    assert view["callback_id"] == CallbackId.TASK_MODAL
+    return view
+
+
+def preview_after_submit(
+    slack: SlackDriver, fake_slack: FakeSlack, view: dict[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    before = len(fake_slack.calls_to("chat.postMessage"))
+    result = slack.submit(view, values)
+    assert result.status == 200, result.body
+    assert result.body in ("", None), f"a valid submit closes the modal, got {result.body!r}"
+    call = fake_slack.wait_for("chat.postMessage", count=before + 1)[-1]
+    return stored_message(fake_slack, call)
+
+
+def stored_message(fake_slack: FakeSlack, call: Any) -> dict[str, Any]:
+    """The message as Slack holds it now (after any chat.update)."""
+    response = call.response
+    return fake_slack.messages[(response["channel"], response["ts"])] | {"channel": response["channel"]}
+
+
+def choose(cloud: str = "aws", ci: str = "github_actions", monitoring: str = "prometheus_grafana", **more: Any):
+    return {BlockId.CLOUD: cloud, BlockId.CI: ci, BlockId.MONITORING: monitoring, **more}

@@ -1,0 +1,80 @@
+"""Block Kit builders: within Slack's limits, escaped, and carrying only the draft id."""
+
+from __future__ import annotations
+
+import json
+
+from bot import blocks
+from bot.domain.dependencies import default_dependencies
+from bot.domain.estimate import estimate_priority, estimate_story_points
+from bot.domain.highlights import task_highlights
+from bot.domain.models import Choices, Draft, DraftStatus, Overrides, Story
+from bot.domain.task import build_task_context, task_labels, task_summary
+from tests.fakes.fake_slack import validate_message_blocks, validate_view
+
+
+def _draft(summary: str = "User Dashboard Analytics", description: str = "") -> Draft:
+    story = Story(key="KAN-15", summary=summary, url="https://acme.atlassian.net/browse/KAN-15",
+                  project_key="KAN", priority="High", status="To Do", description=description)
+    choices = Choices(cloud="gcp", ci="gitlab_ci", monitoring="datadog")
+    overrides = Overrides()
+    context = build_task_context(story=story, choices=choices, overrides=overrides,
+                                 dependencies=default_dependencies(), requester="rita")
+    return Draft(
+        story_key="KAN-15", story=story, choices=choices, overrides=overrides, summary=task_summary(summary),
+        labels=task_labels(choices), description="x" * 25_000, highlights=task_highlights(context),
+        requester_id="U0REQ", channel_id="C0PLAN", status=DraftStatus.PREVIEW,
+    )
+
+
+def test_preview_is_valid_block_kit_with_buttons_carrying_only_the_draft_id() -> None:
+    draft = _draft()
+    text, preview = blocks.build_preview_message(draft)
+    assert validate_message_blocks(preview) == []
+    assert len(preview) <= 50
+    assert "User Dashboard Analytics - DevOps" in text
+    buttons = [e for b in preview if b["type"] == "actions" for e in b["elements"]]
+    assert [b["value"] for b in buttons] == [draft.id] * 3
+    assert "25,000 characters" in json.dumps(preview)
+
+
+def test_huge_story_text_is_summarised_within_limits() -> None:
+    draft = _draft(summary="S" * 300)
+    draft.highlights = ["h" * 500] * 40
+    _, preview = blocks.build_preview_message(draft, notes=["n" * 4000] * 9)
+    assert validate_message_blocks(preview) == []
+    header = preview[0]["text"]["text"]
+    assert len(header) <= 150 and header.endswith("…")
+    for message in (blocks.build_working_message(draft), blocks.build_cancelled_message(draft, cancelled_by="U1")):
+        assert validate_message_blocks(message[1]) == []
+
+
+def test_story_markup_cannot_ping_or_link_in_slack() -> None:
+    draft = _draft(summary="<!channel> <@U0APP> <https://evil.example|click> & co")
+    text, preview = blocks.build_preview_message(draft)
+    dumped = json.dumps(preview, ensure_ascii=False) + text
+    assert "<!channel>" not in dumped and "<@U0APP>" not in dumped and "<https://evil" not in dumped
+    assert "&lt;!channel&gt;" in dumped and "&amp; co" in dumped
+
+
+def test_modals_are_valid_views() -> None:
+    draft = _draft()
+    assert draft.story and draft.overrides
+    form = blocks.build_task_modal(
+        draft=draft, story=draft.story, overrides=draft.overrides,
+        points_reason=estimate_story_points(draft.overrides),
+        priority_reason=estimate_priority(draft.story, draft.overrides),
+    )
+    assert validate_view(form) == []
+    assert form["private_metadata"] == draft.id
+    assert validate_view(blocks.build_loading_modal(draft_id=draft.id, story_key="KAN-15")) == []
+    assert validate_view(blocks.build_message_modal(title="A title that is far too long", text="t" * 5000)) == []
+
+
+def test_approved_message_links_the_new_issue() -> None:
+    draft = _draft()
+    draft.created_key, draft.created_url, draft.approved_by = "KAN-31", "https://acme.atlassian.net/browse/KAN-31", "U0APP"
+    _, approved = blocks.build_approved_message(draft)
+    assert validate_message_blocks(approved) == []
+    assert "<https://acme.atlassian.net/browse/KAN-31|KAN-31>" in json.dumps(approved)
+    assert not any(b["type"] == "actions" for b in approved)

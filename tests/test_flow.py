@@ -1,0 +1,245 @@
+"""The /doe flow end to end: signed requests in, fake Slack and Jira answering, real Redis in between."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.domain.models import DraftStatus
+from bot.ids import ActionId, BlockId
+from tests.fakes.fake_jira import FakeJira
+from tests.fakes.fake_slack import FakeSlack
+from tests.flow_helpers import CHANNEL, choose, open_form, preview_after_submit, stored_message
+from tests.support.jira_markup import check_jira_markup
+from tests.support.slack_driver import SlackDriver
+
+CLOUD_TERRAFORM = {"aws": "aws_eks_cluster", "gcp": "google_container_cluster", "azure": "azurerm_kubernetes_cluster"}
+
+
+def _buttons(message: dict) -> list[str]:
+    return [
+        e["action_id"]
+        for b in message.get("blocks", [])
+        if b["type"] == "actions"
+        for e in b.get("elements", [])
+    ]
+
+
+def _text_of(message: dict) -> str:
+    return json.dumps(message.get("blocks", []))
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_command_to_created_task(
+    cloud: str, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira, app_server
+) -> None:
+    view = open_form(slack, fake_slack)
+    # The modal shows the story, linked to Jira, with its type, status and priority.
+    modal_text = json.dumps(view["blocks"])
+    assert f"<{fake_jira.url}/browse/KAN-15|KAN-15>" in modal_text
+    assert "User Dashboard Analytics" in modal_text and "Story" in modal_text and "High" in modal_text
+
+    preview = preview_after_submit(slack, fake_slack, view, choose(cloud, "gitlab_ci", "datadog"))
+    text = _text_of(preview)
+    assert "User Dashboard Analytics - DevOps" in text
+    assert f"<{fake_jira.url}/browse/KAN-15|KAN-15>" in text
+    assert "GitLab CI" in text and "Datadog" in text and "<@U0REQ>" in text
+    assert _buttons(preview) == [ActionId.APPROVE, ActionId.EDIT, ActionId.CANCEL]
+    # Buttons carry only the draft id.
+    draft_id = next(b for b in preview["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    assert app_server.store.get(draft_id).status is DraftStatus.PREVIEW
+    assert nothing_created(fake_jira)
+
+    result = slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    assert result.status == 200
+    done = fake_slack.wait_for(
+        "chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", []))
+    )[-1]
+
+    created = fake_jira.created_issues()
+    assert len(created) == 1
+    issue = created[0]
+    key = issue["key"]
+    fields = issue["fields"]
+    assert fields["summary"] == "User Dashboard Analytics - DevOps"
+    assert fields["issuetype"]["name"] == "Task"
+    assert fields["project"]["key"] == "KAN"
+    assert sorted(fields["labels"]) == sorted(
+        ["devops", "infrastructure", "kubernetes", "ci-cd", "monitoring", cloud]
+    )
+    # The story is High and production needs 99.9%: one step up.
+    assert fields["priority"]["name"] == "Highest"
+    assert fields["customfield_10016"] in (1, 2, 3, 5, 8, 13, 21)
+    description = fields["description"]
+    assert check_jira_markup(description) == []
+    assert CLOUD_TERRAFORM[cloud] in description and "stages:" in description
+    assert "```" not in description
+    links = fake_jira.links_of(key)
+    assert any(
+        link["type"]["name"] == "Relates" and "KAN-15" in json.dumps(link) for link in links
+    ), links
+
+    final = fake_slack.messages[(done.args["channel"], done.args["ts"])]
+    assert done.args["ts"] == preview["ts"]
+    assert f"<{fake_jira.url}/browse/{key}|{key}>" in _text_of(final)
+    assert "approved by <@U0REQ>" in _text_of(final)
+    assert _buttons(final) == []
+    assert app_server.store.get(draft_id).status is DraftStatus.APPROVED
+
+
+def nothing_created(fake_jira: FakeJira) -> bool:
+    return fake_jira.created_issues() == []
+
+
+def test_the_exact_request_sent_to_jira(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    view = open_form(slack, fake_slack, command="/devops-engineer")
+    preview = preview_after_submit(
+        slack, fake_slack, view,
+        choose("gcp", "jenkins", "cloudwatch", **{BlockId.STORY_POINTS: "8", BlockId.PRIORITY: "Low"}),
+    )
+    fake_jira.reset_requests()
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+    creates = [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+    assert len(creates) == 1
+    body = creates[0].json
+    assert set(body) == {"fields", "update"}
+    assert body["fields"]["priority"] == {"name": "Low"}
+    assert body["fields"]["customfield_10016"] == 8
+    assert body["fields"]["project"] == {"key": "KAN"}
+    assert body["fields"]["issuetype"] == {"name": "Task"}
+    assert body["update"]["issuelinks"] == [
+        {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": "KAN-15"}}}
+    ]
+    assert "gcp" in body["fields"]["labels"]
+    assert "Jenkinsfile" in body["fields"]["description"] or "pipeline {" in body["fields"]["description"]
+
+
+def test_modal_errors_come_back_inline(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    view = open_form(slack, fake_slack)
+    result = slack.submit(
+        view,
+        choose(**{BlockId.THROUGHPUT: "lots", BlockId.SLA: "101", BlockId.RTO: "-5", BlockId.ENVIRONMENTS: []}),
+    )
+    assert result.status == 200
+    answer = result.json()
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {BlockId.THROUGHPUT, BlockId.SLA, BlockId.RTO, BlockId.ENVIRONMENTS}
+    assert "whole number" in answer["errors"][BlockId.THROUGHPUT]
+    assert fake_slack.calls_to("chat.postMessage") == []
+    assert nothing_created(fake_jira)
+
+
+def test_edit_reopens_prefilled_and_updates_the_same_preview(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    view = open_form(slack, fake_slack)
+    preview = preview_after_submit(slack, fake_slack, view, choose("aws", "github_actions", "prometheus_grafana"))
+    slack.click(preview, ActionId.EDIT, channel_id=preview["channel"])
+    reopened = fake_slack.wait_for("views.open", count=2)[-1]
+    edit_view = fake_slack.views[reopened.response["view"]["id"]]
+    by_block = {b.get("block_id"): b for b in edit_view["blocks"]}
+    assert by_block[BlockId.CLOUD]["element"]["initial_option"]["value"] == "aws"
+    assert by_block[BlockId.CI]["element"]["initial_option"]["value"] == "github_actions"
+    assert by_block[BlockId.THROUGHPUT]["element"]["initial_value"] == "300"  # read from the story's text
+
+    result = slack.submit(edit_view, {BlockId.CLOUD: "azure", BlockId.THROUGHPUT: "1200"})
+    assert result.status == 200 and result.body == ""
+    updated = fake_slack.wait_for("chat.update", where=lambda c: c.args.get("ts") == preview["ts"])[-1]
+    assert "Azure" in json.dumps(updated.args["blocks"])
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # no second preview
+
+    now = fake_slack.messages[(preview["channel"], preview["ts"])] | {"channel": preview["channel"]}
+    slack.click(now, ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+    (issue,) = fake_jira.created_issues()
+    assert "azure" in issue["fields"]["labels"] and "aws" not in issue["fields"]["labels"]
+    assert "1,200" in issue["fields"]["description"] or "1200" in issue["fields"]["description"]
+
+
+def test_cancel_marks_the_preview_and_drops_the_draft(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira, app_server
+) -> None:
+    view = open_form(slack, fake_slack)
+    preview = preview_after_submit(slack, fake_slack, view, choose())
+    draft_id = next(b for b in preview["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    slack.click(preview, ActionId.CANCEL, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.update", where=lambda c: "Cancelled" in json.dumps(c.args.get("blocks", [])))
+    final = fake_slack.messages[(preview["channel"], preview["ts"])]
+    assert _buttons(final) == []
+    assert app_server.store.get(draft_id) is None
+    # A late Approve on the old message creates nothing and says why, privately.
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    note = fake_slack.wait_for("chat.postEphemeral")[-1]
+    assert note.args["user"] == "U0REQ" and "no longer available" in note.args["text"]
+    assert nothing_created(fake_jira)
+
+
+def test_double_approve_creates_one_issue(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    view = open_form(slack, fake_slack)
+    preview = preview_after_submit(slack, fake_slack, view, choose())
+    fake_jira.latency = 0.3
+    first = slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    second = slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    assert first.status == second.status == 200
+    fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+    assert len(fake_jira.created_issues()) == 1
+    note = fake_slack.wait_for("chat.postEphemeral")[-1]
+    assert "being created" in note.args["text"] or "already approved" in note.args["text"]
+
+
+def test_unknown_story_is_explained_in_the_modal(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    result, trigger = slack.command("KAN-999")
+    assert result.status == 200
+    opened = fake_slack.wait_for("views.open")[0]
+    update = fake_slack.wait_for("views.update")[-1]
+    assert update.args["view_id"] == opened.response["view"]["id"]
+    assert "KAN-999" in json.dumps(update.args["view"]) and "couldn't find" in json.dumps(update.args["view"])
+    assert nothing_created(fake_jira)
+
+
+@pytest.mark.parametrize("text", ["kan-15", "  KAN-15  ", "https://example.atlassian.net/browse/KAN-15"])
+def test_forgiving_story_key(text: str, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    view = open_form(slack, fake_slack, text)
+    assert "KAN-15" in json.dumps(view["blocks"])
+
+
+@pytest.mark.parametrize("text", ["not a key", "payload KAN", "help"])
+def test_bad_or_help_text_answers_privately(text: str, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    result, _ = slack.command(text)
+    assert result.status == 200
+    answer = result.json()
+    assert answer["response_type"] == "ephemeral"
+    assert "/doe KAN-15" in answer["text"]
+    assert fake_slack.calls_to("views.open") == []
+
+
+def test_text_with_the_word_payload_reaches_the_command(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    """Bolt mis-parses form bodies containing "payload"; the app repairs slash commands."""
+    result, _ = slack.command("payload")
+    assert result.status == 200
+    assert result.json()["response_type"] == "ephemeral"
+
+
+def test_story_text_cannot_ping_or_break_markup(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    fake_jira.add_issue(
+        "KAN-16",
+        "Hotfix <!channel> *now* {code} [x|http://evil.example] & <@U0APP>",
+        description="h1. Injected\n{noformat}\n{{ 7*7 }}",
+    )
+    view = open_form(slack, fake_slack, "KAN-16")
+    preview = preview_after_submit(slack, fake_slack, view, choose())
+    blob = _text_of(preview) + json.dumps(view["blocks"])
+    assert "<!channel>" not in blob and "<@U0APP>" not in blob
+    assert "&lt;!channel&gt;" in blob
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+    (issue,) = fake_jira.created_issues()
+    description = issue["fields"]["description"]
+    assert check_jira_markup(description) == []
+    assert "\nh1. Injected" not in description and "49" not in description.split("{noformat}")[1][:50]

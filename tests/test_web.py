@@ -1,0 +1,67 @@
+"""The HTTP surface: signature checks, health and readiness, hostile bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from urllib.parse import urlencode
+
+from tests.fakes.fake_slack import FakeSlack
+from tests.support.slack_driver import SlackDriver, sign
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _command_body(text: str = "KAN-15") -> str:
+    return urlencode({"command": "/doe", "text": text, "user_id": "U0REQ", "channel_id": "C0PLAN",
+                      "team_id": "T0TEST", "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/r"})
+
+
+def test_health_and_readiness(app_server) -> None:
+    assert _get(app_server.url + "/healthz") == (200, {"status": "ok"})
+    status, body = _get(app_server.url + "/readyz")
+    assert status == 200 and body["ready"] is True
+    assert _get(app_server.url + "/nope")[0] == 404
+
+
+def test_bad_signature_is_refused(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    body = _command_body()
+    headers = sign("not-the-secret", body)
+    result = slack.post_raw(body, content_type="application/x-www-form-urlencoded", headers=headers)
+    assert result.status == 401
+    assert fake_slack.calls_to("views.open") == []
+
+
+def test_missing_signature_is_refused(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    result = slack.post_raw(_command_body(), content_type="application/x-www-form-urlencoded")
+    assert result.status == 401
+    assert fake_slack.calls_to("views.open") == []
+
+
+def test_replayed_request_older_than_five_minutes_is_refused(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    old = int(time.time()) - 6 * 60
+    result = slack.post_signed(_command_body(), content_type="application/x-www-form-urlencoded", timestamp=old)
+    assert result.status == 401
+    assert fake_slack.calls_to("views.open") == []
+
+
+def test_malformed_payload_is_a_clean_400(slack: SlackDriver) -> None:
+    result = slack.post_signed(urlencode({"payload": "{not json"}), content_type="application/x-www-form-urlencoded")
+    assert result.status == 400
+    assert "Traceback" not in result.body
+
+
+def test_oversized_body_is_refused_before_reading(slack: SlackDriver) -> None:
+    result = slack.post_signed("x" * 1_100_000, content_type="application/x-www-form-urlencoded")
+    assert result.status == 413
+
+
+def test_get_on_the_events_path_is_405(app_server) -> None:
+    assert _get(app_server.url + "/slack/events")[0] == 405
