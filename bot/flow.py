@@ -311,11 +311,11 @@ class DoeFlow:
         if draft is None:
             self._explain_refusal(client, draft_id=draft_id, actor=actor)
             return
+        self.store.delete(draft_id)
         channel, ts = actor.channel_id or draft.channel_id, actor.message_ts or draft.preview_ts
         self._update_message(
             client, channel=channel, ts=ts, message=blocks.build_cancelled_message(draft, cancelled_by=actor.user_id)
         )
-        self.store.delete(draft_id)
 
     # -- helpers ---------------------------------------------------------------------------------------------
 

@@ -247,3 +247,34 @@ def test_story_text_cannot_ping_or_break_markup(
     outside_blocks = re.sub(r"\{(noformat|code)[^}]*\}.*?\{\1\}", "", description, flags=re.S)
     assert "h1. Injected" not in outside_blocks
     assert "[x|http://evil.example]" not in description
+
+
+@pytest.mark.parametrize("jira_mode", ["datacenter"])
+def test_whole_flow_on_jira_data_center(
+    jira_mode: str, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    view = open_form(slack, fake_slack)
+    preview = preview_after_submit(slack, fake_slack, view, choose("azure", "jenkins", "prometheus_grafana"))
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+    (issue,) = fake_jira.created_issues()
+    assert "azurerm_kubernetes_cluster" in issue["fields"]["description"]
+    assert all(r.headers.get("authorization") == "Bearer jira-pat" for r in fake_jira.requests)
+
+
+def test_story_points_field_is_found_by_name(redis_url: str, fake_slack: FakeSlack) -> None:
+    """Team-managed projects call it "Story point estimate", with another id."""
+    from tests.conftest import SIGNING_SECRET, AppServer, make_settings
+
+    with FakeJira("cloud", story_points_field_name="Story point estimate") as jira:
+        jira.add_issue("KAN-15", "User Dashboard Analytics", priority="Medium")
+        settings = make_settings(fake_slack=fake_slack, fake_jira=jira, redis_url=redis_url)
+        with AppServer(settings) as server:
+            driver = SlackDriver(app_url=server.url, signing_secret=SIGNING_SECRET, fake_slack=fake_slack)
+            view = open_form(driver, fake_slack)
+            preview = preview_after_submit(driver, fake_slack, view, choose(**{BlockId.STORY_POINTS: "13"}))
+            driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+            fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+        (issue,) = jira.created_issues()
+    assert issue["fields"]["customfield_10026"] == 13
+    assert "customfield_10016" not in issue["fields"]
