@@ -270,9 +270,7 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
         {
             "type": "context",
             "elements": [
-                _mrkdwn(
-                    f"The full description ({len(draft.description):,} characters) goes to Jira on Approve."
-                )
+                _mrkdwn(f"The full description ({len(draft.description):,} characters) goes to Jira on Approve.")
             ],
         }
     )
@@ -311,9 +309,7 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
 def build_working_message(draft: Draft) -> tuple[str, list[Block]]:
     """The preview while Approve is being carried out: no buttons, so nobody clicks twice."""
     blocks = _preview_head(draft)
-    blocks.append(
-        {"type": "context", "elements": [_mrkdwn(":hourglass_flowing_sand: Creating the task in Jira…")]}
-    )
+    blocks.append({"type": "context", "elements": [_mrkdwn(":hourglass_flowing_sand: Creating the task in Jira…")]})
     return f"Creating: {slack_escape(draft.summary)}", blocks
 
 

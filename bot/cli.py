@@ -23,8 +23,13 @@ def _settings_or_exit() -> Settings:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token,
-              settings.jira_api_token, settings.jira_pat]
+    values = [
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+        settings.jira_api_token,
+        settings.jira_pat,
+    ]
     return [v.get_secret_value() for v in values if v is not None]
 
 

@@ -24,9 +24,7 @@ class StoryNotFound(DoeError):
 
 
 class JiraAuthError(DoeError):
-    user_message = (
-        "Jira refused doe-bot's credentials. An admin needs to check JIRA_EMAIL/JIRA_API_TOKEN or JIRA_PAT."
-    )
+    user_message = "Jira refused doe-bot's credentials. An admin needs to check JIRA_EMAIL/JIRA_API_TOKEN or JIRA_PAT."
 
 
 class JiraUnavailable(DoeError):

@@ -42,9 +42,7 @@ class Actor:
 
 
 class DoeFlow:
-    def __init__(
-        self, *, settings: Settings, jira: JiraGateway, store: DraftStore, renderer: TaskRenderer
-    ) -> None:
+    def __init__(self, *, settings: Settings, jira: JiraGateway, store: DraftStore, renderer: TaskRenderer) -> None:
         self.settings = settings
         self.jira = jira
         self.store = store
@@ -167,9 +165,7 @@ class DoeFlow:
             draft.status = DraftStatus.PREVIEW
 
         try:
-            draft = self.store.update(
-                draft_id, allowed=(DraftStatus.EDITING, DraftStatus.PREVIEW), change=apply
-            )
+            draft = self.store.update(draft_id, allowed=(DraftStatus.EDITING, DraftStatus.PREVIEW), change=apply)
         except DoeError as exc:
             self.tell(client, user_id=user_id, channel_id=None, text=exc.user_message)
             return
@@ -244,11 +240,12 @@ class DoeFlow:
             created = self.jira.create_task(task)
         except DoeError as exc:
             log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
+            reason = exc.user_message
 
             def release(d: Draft) -> None:
                 d.status = DraftStatus.PREVIEW
                 d.approved_by = None
-                d.last_error = exc.user_message
+                d.last_error = reason
 
             restored = self.store.update(draft_id, allowed=(DraftStatus.APPROVING,), change=release) or draft
             text, preview = blocks.build_preview_message(
@@ -340,9 +337,7 @@ class DoeFlow:
             return "This draft was cancelled. Run the command again to start over."
         return "This draft is still being prepared; finish or close its form first."
 
-    def _explain_refusal(
-        self, client: WebClient, *, draft_id: str, actor: Actor, current: Draft | None = None
-    ) -> None:
+    def _explain_refusal(self, client: WebClient, *, draft_id: str, actor: Actor, current: Draft | None = None) -> None:
         draft = current or self.store.get(draft_id)
         text = self._status_sentence(draft) if draft else DraftGone.user_message
         self.tell(client, user_id=actor.user_id, channel_id=actor.channel_id, text=text)

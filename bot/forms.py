@@ -78,12 +78,8 @@ def parse_task_form(state: dict[str, Any]) -> tuple[Choices, Overrides]:
         errors[BlockId.SLA] = "Enter the SLA as a number, e.g. 99.9."
 
     env_options = _value(state, BlockId.ENVIRONMENTS, ActionId.ENVIRONMENTS).get("selected_options") or []
-    environments = []
-    for option in env_options:
-        try:
-            environments.append(Environment(option.get("value")))
-        except ValueError:
-            pass
+    known = {env.value for env in Environment}
+    environments = [Environment(o.get("value")) for o in env_options if o.get("value") in known]
     if not environments:
         errors[BlockId.ENVIRONMENTS] = "Pick at least one environment."
 

@@ -40,6 +40,7 @@ class ActionId(StrEnum):
     CANCEL = "doe_cancel"
     OPEN_IN_JIRA = "doe_open_in_jira"
 
+
 #: Bot token scopes the code needs (manifest.yml must grant them): slash commands, posting previews and
 #: private notes, posting in public channels the bot has not joined.
 BOT_SCOPES: tuple[str, ...] = ("commands", "chat:write", "chat:write.public")

@@ -17,8 +17,16 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; refuse anything bigger before reading it.
 StartResponse = Callable[..., Any]
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) -> BoltRequest:

@@ -20,8 +20,10 @@ def open_form(slack: SlackDriver, fake_slack: FakeSlack, text: str = "KAN-15", *
     view_id = opened.response["view"]["id"]
     fake_slack.wait_for(
         "views.update",
-        where=lambda c: c.args.get("view_id") == view_id
-        and any(b.get("block_id") == BlockId.CLOUD for b in c.args["view"].get("blocks", [])),
+        where=lambda c: (
+            c.args.get("view_id") == view_id
+            and any(b.get("block_id") == BlockId.CLOUD for b in c.args["view"].get("blocks", []))
+        ),
     )
     view = fake_slack.views[view_id]
     assert view["callback_id"] == CallbackId.TASK_MODAL

@@ -14,16 +14,32 @@ from tests.fakes.fake_slack import validate_message_blocks, validate_view
 
 
 def _draft(summary: str = "User Dashboard Analytics", description: str = "") -> Draft:
-    story = Story(key="KAN-15", summary=summary, url="https://acme.atlassian.net/browse/KAN-15",
-                  project_key="KAN", priority="High", status="To Do", description=description)
+    story = Story(
+        key="KAN-15",
+        summary=summary,
+        url="https://acme.atlassian.net/browse/KAN-15",
+        project_key="KAN",
+        priority="High",
+        status="To Do",
+        description=description,
+    )
     choices = Choices(cloud="gcp", ci="gitlab_ci", monitoring="datadog")
     overrides = Overrides()
-    context = build_task_context(story=story, choices=choices, overrides=overrides,
-                                 dependencies=default_dependencies(), requester="rita")
+    context = build_task_context(
+        story=story, choices=choices, overrides=overrides, dependencies=default_dependencies(), requester="rita"
+    )
     return Draft(
-        story_key="KAN-15", story=story, choices=choices, overrides=overrides, summary=task_summary(summary),
-        labels=task_labels(choices), description="x" * 25_000, highlights=task_highlights(context),
-        requester_id="U0REQ", channel_id="C0PLAN", status=DraftStatus.PREVIEW,
+        story_key="KAN-15",
+        story=story,
+        choices=choices,
+        overrides=overrides,
+        summary=task_summary(summary),
+        labels=task_labels(choices),
+        description="x" * 25_000,
+        highlights=task_highlights(context),
+        requester_id="U0REQ",
+        channel_id="C0PLAN",
+        status=DraftStatus.PREVIEW,
     )
 
 
@@ -61,7 +77,9 @@ def test_modals_are_valid_views() -> None:
     draft = _draft()
     assert draft.story and draft.overrides
     form = blocks.build_task_modal(
-        draft=draft, story=draft.story, overrides=draft.overrides,
+        draft=draft,
+        story=draft.story,
+        overrides=draft.overrides,
         points_reason=estimate_story_points(draft.overrides),
         priority_reason=estimate_priority(draft.story, draft.overrides),
     )
@@ -73,7 +91,11 @@ def test_modals_are_valid_views() -> None:
 
 def test_approved_message_links_the_new_issue() -> None:
     draft = _draft()
-    draft.created_key, draft.created_url, draft.approved_by = "KAN-31", "https://acme.atlassian.net/browse/KAN-31", "U0APP"
+    draft.created_key, draft.created_url, draft.approved_by = (
+        "KAN-31",
+        "https://acme.atlassian.net/browse/KAN-31",
+        "U0APP",
+    )
     _, approved = blocks.build_approved_message(draft)
     assert validate_message_blocks(approved) == []
     assert "<https://acme.atlassian.net/browse/KAN-31|KAN-31>" in json.dumps(approved)

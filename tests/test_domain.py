@@ -97,16 +97,28 @@ def test_replicas_cover_throughput_and_availability() -> None:
 
 def _state(**values: object) -> dict:
     defaults = {
-        BlockId.CLOUD: ("select", "aws"), BlockId.CI: ("select", "jenkins"),
-        BlockId.MONITORING: ("select", "datadog"), BlockId.PRIORITY: ("select", "High"),
-        BlockId.STORY_POINTS: ("text", "5"), BlockId.THROUGHPUT: ("text", "100"), BlockId.SLA: ("text", "99.9"),
-        BlockId.RTO: ("text", "15"), BlockId.RPO: ("text", "5"), BlockId.ENVIRONMENTS: ("checks", ["dev", "prod"]),
+        BlockId.CLOUD: ("select", "aws"),
+        BlockId.CI: ("select", "jenkins"),
+        BlockId.MONITORING: ("select", "datadog"),
+        BlockId.PRIORITY: ("select", "High"),
+        BlockId.STORY_POINTS: ("text", "5"),
+        BlockId.THROUGHPUT: ("text", "100"),
+        BlockId.SLA: ("text", "99.9"),
+        BlockId.RTO: ("text", "15"),
+        BlockId.RPO: ("text", "5"),
+        BlockId.ENVIRONMENTS: ("checks", ["dev", "prod"]),
     }
     actions = {
-        BlockId.CLOUD: ActionId.CLOUD, BlockId.CI: ActionId.CI, BlockId.MONITORING: ActionId.MONITORING,
-        BlockId.PRIORITY: ActionId.PRIORITY, BlockId.STORY_POINTS: ActionId.STORY_POINTS,
-        BlockId.THROUGHPUT: ActionId.THROUGHPUT, BlockId.SLA: ActionId.SLA, BlockId.RTO: ActionId.RTO,
-        BlockId.RPO: ActionId.RPO, BlockId.ENVIRONMENTS: ActionId.ENVIRONMENTS,
+        BlockId.CLOUD: ActionId.CLOUD,
+        BlockId.CI: ActionId.CI,
+        BlockId.MONITORING: ActionId.MONITORING,
+        BlockId.PRIORITY: ActionId.PRIORITY,
+        BlockId.STORY_POINTS: ActionId.STORY_POINTS,
+        BlockId.THROUGHPUT: ActionId.THROUGHPUT,
+        BlockId.SLA: ActionId.SLA,
+        BlockId.RTO: ActionId.RTO,
+        BlockId.RPO: ActionId.RPO,
+        BlockId.ENVIRONMENTS: ActionId.ENVIRONMENTS,
     }
     state = {}
     for block, (kind, value) in defaults.items():

@@ -260,9 +260,7 @@ def test_create_with_a_link_in_the_same_request(cloud: FakeJira) -> None:
         ),
     ],
 )
-def test_create_validation_answers_like_jira(
-    cloud: FakeJira, fields: dict, update: dict | None, expected: dict
-):
+def test_create_validation_answers_like_jira(cloud: FakeJira, fields: dict, update: dict | None, expected: dict):
     client = cloud_client(cloud)
     payload = {"fields": fields, **({"update": update} if update else {})}
     with pytest.raises(JIRAError) as err:
@@ -301,9 +299,7 @@ def test_issue_link_endpoint_and_renamed_link_types(cloud: FakeJira) -> None:
         client.create_issue_link("Nope", "KAN-20", "KAN-15")
     assert (err.value.status_code, err.value.text) == (404, "No issue link type with name 'Nope' found.")
 
-    cloud.link_types = [
-        {"id": "10000", "name": "Dependency", "inward": "is depended on by", "outward": "depends on"}
-    ]
+    cloud.link_types = [{"id": "10000", "name": "Dependency", "inward": "is depended on by", "outward": "depends on"}]
     assert client._get_json("issueLinkType")["issueLinkTypes"][0]["name"] == "Dependency"
     assert client._get_json("issueLinkType")["issueLinkTypes"][0]["self"].endswith("/issueLinkType/10000")
 
@@ -312,13 +308,8 @@ def test_fields_priorities_projects_and_createmeta(dc: FakeJira) -> None:
     with FakeJira("cloud", story_points_field_name="Story point estimate") as fake:
         fields = {f["name"]: f for f in cloud_client(fake).fields()}
         assert fields["Story point estimate"]["id"] == "customfield_10026"
-        assert (
-            fields["Story point estimate"]["schema"]["custom"]
-            == "com.pyxis.greenhopper.jira:jsw-story-points"
-        )
-        assert (
-            fields["Epic Link"]["id"] == "customfield_10014" and fields["Sprint"]["id"] == "customfield_10020"
-        )
+        assert fields["Story point estimate"]["schema"]["custom"] == "com.pyxis.greenhopper.jira:jsw-story-points"
+        assert fields["Epic Link"]["id"] == "customfield_10014" and fields["Sprint"]["id"] == "customfield_10020"
         types = cloud_client(fake)._get_json("issue/createmeta/KAN/issuetypes")
         assert set(types) == {"maxResults", "startAt", "total", "issueTypes"} and types["total"] == 5
     d = dc_client(dc)
@@ -365,9 +356,7 @@ def test_cloud_search_jql_pages_with_tokens(cloud: FakeJira) -> None:
         },
     )
     assert [i["key"] for i in second["issues"]] == ["KAN-18", "KAN-19"]
-    everything = client.enhanced_search_issues(
-        "labels = bulk", maxResults=0
-    )  # the library follows the tokens
+    everything = client.enhanced_search_issues("labels = bulk", maxResults=0)  # the library follows the tokens
     assert sorted(i.key for i in everything) == ["KAN-16", "KAN-17", "KAN-18", "KAN-19", "KAN-20"]
     posted = client.enhanced_search_issues(
         "key in (KAN-15, KAN-16)", fields=["summary"], json_result=True, use_post=True
@@ -488,9 +477,7 @@ def test_bad_credentials_get_401(cloud: FakeJira, dc: FakeJira) -> None:
         JIRA(server=dc.url, token_auth="wrong-pat", get_server_info=True, max_retries=0)
     assert err.value.status_code == 401
     assert err.value.response.headers["X-Seraph-LoginReason"] == "AUTHENTICATED_FAILED"
-    assert (
-        requests.get(f"{dc.url}/rest/api/2/myself", auth=("bot", "pw")).status_code == 401
-    )  # DC wants Bearer
+    assert requests.get(f"{dc.url}/rest/api/2/myself", auth=("bot", "pw")).status_code == 401  # DC wants Bearer
 
     cloud.cloud_bad_auth_as_anonymous = True  # what Cloud measurably does: most routes answer as anonymous
     bad = JIRA(server=cloud.url, basic_auth=(cloud.email, "wrong"), get_server_info=True, max_retries=0)
@@ -524,9 +511,7 @@ def test_injected_429_503_drops_and_latency(cloud: FakeJira) -> None:
 
     cloud.fail_after_create()
     with pytest.raises(requests.ConnectionError):  # created, but the client never learned
-        post_issue(
-            client, {"fields": {"project": {"key": "KAN"}, "issuetype": {"name": "Task"}, "summary": "x"}}
-        )
+        post_issue(client, {"fields": {"project": {"key": "KAN"}, "issuetype": {"name": "Task"}, "summary": "x"}})
     assert [i["key"] for i in cloud.created_issues()] == ["KAN-16"]
 
     cloud.latency_for["/field"] = 0.2

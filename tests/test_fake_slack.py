@@ -159,9 +159,7 @@ def test_validate_view_reports_modal_limits() -> None:
 # ------------------------------------------------------------------------------------------ messages
 
 
-def test_post_message_returns_increasing_ts_and_stores_the_message(
-    fake: FakeSlack, client: WebClient
-) -> None:
+def test_post_message_returns_increasing_ts_and_stores_the_message(fake: FakeSlack, client: WebClient) -> None:
     first = client.chat_postMessage(channel="C0OPS", text="one", blocks=[section("*one*")])
     second = client.chat_postMessage(channel="C0OPS", text="two")
 
@@ -205,9 +203,7 @@ def test_post_message_channel_and_text_errors(fake: FakeSlack, client: WebClient
 
 
 def test_post_message_as_form_decodes_blocks(fake: FakeSlack, client: WebClient) -> None:
-    client.api_call(
-        "chat.postMessage", data={"channel": "C0OPS", "text": "t", "blocks": json.dumps([section("hi")])}
-    )
+    client.api_call("chat.postMessage", data={"channel": "C0OPS", "text": "t", "blocks": json.dumps([section("hi")])})
 
     [call] = fake.calls_to("chat.postMessage")
     assert call.args["blocks"] == [section("hi")]
@@ -314,9 +310,7 @@ def test_a_dropped_connection_is_retried_by_the_connection_error_handler(fake: F
     client = WebClient(
         token=fake.bot_token,
         base_url=fake.base_url,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(interval_calculator=FixedValueRetryIntervalCalculator(0.01))
-        ],
+        retry_handlers=[ConnectionErrorRetryHandler(interval_calculator=FixedValueRetryIntervalCalculator(0.01))],
     )
 
     assert client.auth_test()["ok"] is True
@@ -358,9 +352,7 @@ def test_wait_for_returns_calls_made_later_from_another_thread(fake: FakeSlack, 
     assert isinstance(call, Call) and call.args["channel"] == "C0OPS"
 
 
-def test_wait_for_times_out_with_an_assertion_naming_what_was_seen(
-    fake: FakeSlack, client: WebClient
-) -> None:
+def test_wait_for_times_out_with_an_assertion_naming_what_was_seen(fake: FakeSlack, client: WebClient) -> None:
     client.auth_test()
 
     with pytest.raises(AssertionError, match=r"chat\.update.*auth\.test"):

@@ -11,7 +11,7 @@ from bot.domain.models import DraftStatus
 from bot.ids import ActionId, BlockId
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.flow_helpers import CHANNEL, choose, open_form, preview_after_submit, stored_message
+from tests.flow_helpers import choose, open_form, preview_after_submit
 from tests.support.jira_markup import check_jira_markup
 from tests.support.slack_driver import SlackDriver
 
@@ -19,12 +19,7 @@ CLOUD_TERRAFORM = {"aws": "aws_eks_cluster", "gcp": "google_container_cluster", 
 
 
 def _buttons(message: dict) -> list[str]:
-    return [
-        e["action_id"]
-        for b in message.get("blocks", [])
-        if b["type"] == "actions"
-        for e in b.get("elements", [])
-    ]
+    return [e["action_id"] for b in message.get("blocks", []) if b["type"] == "actions" for e in b.get("elements", [])]
 
 
 def _text_of(message: dict) -> str:
@@ -54,9 +49,7 @@ def test_command_to_created_task(
 
     result = slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     assert result.status == 200
-    done = fake_slack.wait_for(
-        "chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", []))
-    )[-1]
+    done = fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))[-1]
 
     created = fake_jira.created_issues()
     assert len(created) == 1
@@ -66,9 +59,7 @@ def test_command_to_created_task(
     assert fields["summary"] == "User Dashboard Analytics - DevOps"
     assert fields["issuetype"]["name"] == "Task"
     assert fields["project"]["key"] == "KAN"
-    assert sorted(fields["labels"]) == sorted(
-        ["devops", "infrastructure", "kubernetes", "ci-cd", "monitoring", cloud]
-    )
+    assert sorted(fields["labels"]) == sorted(["devops", "infrastructure", "kubernetes", "ci-cd", "monitoring", cloud])
     # The story is High and production needs 99.9%: one step up.
     assert fields["priority"]["name"] == "Highest"
     assert fields["customfield_10016"] in (1, 2, 3, 5, 8, 13, 21)
@@ -77,9 +68,7 @@ def test_command_to_created_task(
     assert CLOUD_TERRAFORM[cloud] in description and "stages:" in description
     assert "```" not in description
     links = fake_jira.links_of(key)
-    assert any(
-        link["type"]["name"] == "Relates" and "KAN-15" in json.dumps(link) for link in links
-    ), links
+    assert any(link["type"]["name"] == "Relates" and "KAN-15" in json.dumps(link) for link in links), links
 
     final = fake_slack.messages[(done.args["channel"], done.args["ts"])]
     assert done.args["ts"] == preview["ts"]
@@ -96,7 +85,9 @@ def nothing_created(fake_jira: FakeJira) -> bool:
 def test_the_exact_request_sent_to_jira(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
     view = open_form(slack, fake_slack, command="/devops-engineer")
     preview = preview_after_submit(
-        slack, fake_slack, view,
+        slack,
+        fake_slack,
+        view,
         choose("gcp", "jenkins", "cloudwatch", **{BlockId.STORY_POINTS: "8", BlockId.PRIORITY: "Low"}),
     )
     fake_jira.reset_requests()
@@ -110,9 +101,7 @@ def test_the_exact_request_sent_to_jira(slack: SlackDriver, fake_slack: FakeSlac
     assert body["fields"]["customfield_10016"] == 8
     assert body["fields"]["project"] == {"key": "KAN"}
     assert body["fields"]["issuetype"] == {"name": "Task"}
-    assert body["update"]["issuelinks"] == [
-        {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": "KAN-15"}}}
-    ]
+    assert body["update"]["issuelinks"] == [{"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": "KAN-15"}}}]
     assert "gcp" in body["fields"]["labels"]
     assert "Jenkinsfile" in body["fields"]["description"] or "pipeline {" in body["fields"]["description"]
 
@@ -225,9 +214,7 @@ def test_text_with_the_word_payload_reaches_the_command(slack: SlackDriver, fake
     assert result.json()["response_type"] == "ephemeral"
 
 
-def test_story_text_cannot_ping_or_break_markup(
-    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
-) -> None:
+def test_story_text_cannot_ping_or_break_markup(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
     fake_jira.add_issue(
         "KAN-16",
         "Hotfix <!channel> *now* {code} [x|http://evil.example] & <@U0APP>",

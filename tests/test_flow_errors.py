@@ -43,9 +43,7 @@ def test_jira_down_on_approve_keeps_the_draft_and_approve_works_later(
     assert len(fake_jira.created_issues()) == 1
 
 
-def test_jira_refusal_is_shown_in_its_own_words(
-    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
-) -> None:
+def test_jira_refusal_is_shown_in_its_own_words(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
     fake_jira.required_fields = {"customfield_10050": "Team"}
     view = open_form(slack, fake_slack)
     preview = preview_after_submit(slack, fake_slack, view, choose())
@@ -56,9 +54,7 @@ def test_jira_refusal_is_shown_in_its_own_words(
     assert fake_jira.created_issues() == []
 
 
-def test_unknown_link_type_is_named(
-    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira, app_server
-) -> None:
+def test_unknown_link_type_is_named(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira, app_server) -> None:
     app_server.settings.jira_link_type = "Depends"
     view = open_form(slack, fake_slack)
     preview = preview_after_submit(slack, fake_slack, view, choose())
@@ -93,9 +89,7 @@ def test_bad_jira_credentials_are_explained(
     assert "jira-token" not in json.dumps(fake_slack.calls_to("views.update")[-1].args)
 
 
-def test_jira_timeout_while_reading_the_story(
-    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
-) -> None:
+def test_jira_timeout_while_reading_the_story(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
     fake_jira.drop_next("GET", "/issue")
     slack.command("KAN-15")
     update = fake_slack.wait_for("views.update")[-1]

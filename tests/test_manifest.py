@@ -37,7 +37,10 @@ def test_bolt_registers_every_manifest_command(tmp_path) -> None:
     from bot.settings import load_settings
 
     settings = load_settings(
-        _env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s", jira_url="http://127.0.0.1:9",
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        jira_url="http://127.0.0.1:9",
         jira_pat="p",
     )
     app = build_app(settings, store=MemoryDraftStore(ttl_seconds=60))

@@ -44,7 +44,10 @@ def test_serve_answers_health_and_a_signed_command(
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
         )
     try:
         deadline = time.monotonic() + 30

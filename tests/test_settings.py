@@ -54,7 +54,11 @@ def test_bad_setting_is_named(change: dict, named: str) -> None:
 def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JIRA_", "REDIS_", "DOE_"))}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], env={**clean, **env}, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd="/",
     )
 
@@ -85,8 +89,13 @@ def test_cli_socket_mode_needs_the_app_token() -> None:
 
 def test_cli_refuses_a_broken_operator_template(tmp_path) -> None:
     (tmp_path / "devops_task.jira.j2").write_text("h2. Story\n{% if %}\n")
-    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "JIRA_URL": "http://127.0.0.1:9",
-           "JIRA_PAT": "p", "DOE_TEMPLATES_DIR": str(tmp_path)}
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "JIRA_URL": "http://127.0.0.1:9",
+        "JIRA_PAT": "p",
+        "DOE_TEMPLATES_DIR": str(tmp_path),
+    }
     result = _run_cli(env, "serve", "--port", "0")
     assert result.returncode == 2
     assert "devops_task.jira.j2:2" in result.stderr and "Traceback" not in result.stderr

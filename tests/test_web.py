@@ -21,8 +21,17 @@ def _get(url: str) -> tuple[int, dict]:
 
 
 def _command_body(text: str = "KAN-15") -> str:
-    return urlencode({"command": "/doe", "text": text, "user_id": "U0REQ", "channel_id": "C0PLAN",
-                      "team_id": "T0TEST", "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/r"})
+    return urlencode(
+        {
+            "command": "/doe",
+            "text": text,
+            "user_id": "U0REQ",
+            "channel_id": "C0PLAN",
+            "team_id": "T0TEST",
+            "trigger_id": "1.2.3",
+            "response_url": "http://127.0.0.1:9/r",
+        }
+    )
 
 
 def test_health_and_readiness(app_server) -> None:

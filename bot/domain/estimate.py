@@ -23,7 +23,7 @@ def _fib_at_least(points: float) -> int:
 
 
 def throughput_from_text(text: str) -> int | None:
-    """"500 rps", "2k requests per second", "1,200 req/s" → requests per second."""
+    """ "500 rps", "2k requests per second", "1,200 req/s" → requests per second."""
     match = _RPS.search(text)
     if not match:
         return None

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from bot.domain.task import TaskContext
 
-_CLUSTER = {"aws": "EKS on AWS (VPC, ALB, S3 remote state)", "gcp": "GKE on GCP (VPC, GCS remote state)",
-            "azure": "AKS on Azure (VNet, Application Gateway, azurerm remote state)"}
+_CLUSTER = {
+    "aws": "EKS on AWS (VPC, ALB, S3 remote state)",
+    "gcp": "GKE on GCP (VPC, GCS remote state)",
+    "azure": "AKS on Azure (VNet, Application Gateway, azurerm remote state)",
+}
 _REGISTRY = {"aws": "ECR", "gcp": "Artifact Registry", "azure": "ACR"}
-_PIPELINE_FILE = {"github_actions": "`.github/workflows/deploy.yml`", "gitlab_ci": "`.gitlab-ci.yml`",
-                  "jenkins": "a declarative `Jenkinsfile`"}
+_PIPELINE_FILE = {
+    "github_actions": "`.github/workflows/deploy.yml`",
+    "gitlab_ci": "`.gitlab-ci.yml`",
+    "jenkins": "a declarative `Jenkinsfile`",
+}
 _MONITORING = {
     "prometheus_grafana": "Prometheus scrape config, SLA alert rules and a Grafana dashboard",
     "cloudwatch": "CloudWatch Container Insights, alarms on latency, errors and availability",

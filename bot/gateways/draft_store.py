@@ -20,9 +20,7 @@ class DraftStore(Protocol):
 
     def delete(self, draft_id: str) -> None: ...
 
-    def update(
-        self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]
-    ) -> Draft | None:
+    def update(self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]) -> Draft | None:
         """Atomically apply `change` if the draft's status is one of `allowed`; return the new draft, else None."""
         ...
 
@@ -60,9 +58,7 @@ class MemoryDraftStore:
         with self._lock:
             self._items.pop(draft_id, None)
 
-    def update(
-        self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]
-    ) -> Draft | None:
+    def update(self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]) -> Draft | None:
         with self._lock:
             draft = self._get_locked(draft_id)
             if draft is None or draft.status not in set(allowed):
@@ -113,9 +109,7 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
-    def update(
-        self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]
-    ) -> Draft | None:
+    def update(self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]) -> Draft | None:
         """Compare-and-set under WATCH: if another instance changes the draft meanwhile, re-read and re-check."""
         allowed = set(allowed)
         key = self._key(draft_id)

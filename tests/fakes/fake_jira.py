@@ -433,10 +433,7 @@ def _text_matches(haystack: str, needle: str) -> bool:
         if phrase.strip() and " ".join(_words(phrase)) not in " ".join(hay_words):
             return False
     rest = re.sub(r'"[^"]*"', " ", needle)
-    for word in _words(rest.replace("*", " ").replace("?", " ")):
-        if not any(h.startswith(word) for h in hay_words):
-            return False
-    return True
+    return all(any(h.startswith(word) for h in hay_words) for word in _words(rest.replace("*", " ").replace("?", " ")))
 
 
 # ============================================================================================== the fake

@@ -60,14 +60,10 @@ def _scan(text: str) -> tuple[list[str], list[CodeBlock], str]:
             # Literal content: only the plain closing tag of the same macro ends it.
             if name == top and not params:
                 macro, open_params, start, body_start = stack.pop()
-                blocks.append(
-                    CodeBlock(macro, open_params, text[body_start : match.start()], _line_of(text, start))
-                )
+                blocks.append(CodeBlock(macro, open_params, text[body_start : match.start()], _line_of(text, start)))
                 literal_spans.append((start, match.end()))
             continue
-        if name in ("code", "noformat"):
-            stack.append((name, params, match.start(), match.end()))
-        elif params:  # {panel:title=…} always opens
+        if name in ("code", "noformat") or params:
             stack.append((name, params, match.start(), match.end()))
         elif top == name:
             stack.pop()

@@ -70,8 +70,14 @@ class SlackDriver:
     # -- what users do ------------------------------------------------------------------------------------------
 
     def command(
-        self, text: str, *, command: str = "/doe", user_id: str = "U0REQ", user_name: str = "rita",
-        channel_id: str = "C0PLAN", trigger_id: str | None = None,
+        self,
+        text: str,
+        *,
+        command: str = "/doe",
+        user_id: str = "U0REQ",
+        user_name: str = "rita",
+        channel_id: str = "C0PLAN",
+        trigger_id: str | None = None,
     ) -> tuple[HttpResult, str]:
         """Types a slash command; returns the HTTP answer and the trigger_id Slack minted for it."""
         trigger = trigger_id or self.slack.new_trigger_id()
@@ -93,21 +99,27 @@ class SlackDriver:
         body = urlencode(form)
         return self.post_signed(body, content_type="application/x-www-form-urlencoded"), trigger
 
-    def click(
-        self, message: dict[str, Any], action_id: str, *, channel_id: str, user_id: str = "U0REQ"
-    ) -> HttpResult:
+    def click(self, message: dict[str, Any], action_id: str, *, channel_id: str, user_id: str = "U0REQ") -> HttpResult:
         """Clicks a button of a posted message (as stored by the fake Slack)."""
         for block in message.get("blocks", []):
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 if element.get("action_id") == action_id:
                     payload = {
                         "type": "block_actions",
-                        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(),
-                                 "team_id": TEAM["id"]},
+                        "user": {
+                            "id": user_id,
+                            "username": user_id.lower(),
+                            "name": user_id.lower(),
+                            "team_id": TEAM["id"],
+                        },
                         "api_app_id": "A0DOE",
                         "token": "deprecated-verification-token",
-                        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel_id,
-                                      "is_ephemeral": False},
+                        "container": {
+                            "type": "message",
+                            "message_ts": message["ts"],
+                            "channel_id": channel_id,
+                            "is_ephemeral": False,
+                        },
                         "trigger_id": self.slack.new_trigger_id(),
                         "team": TEAM,
                         "enterprise": None,
@@ -131,7 +143,9 @@ class SlackDriver:
                     return self.post_payload(payload)
         raise AssertionError(f"no button {action_id} in message {message.get('ts')}")
 
-    def submit(self, view: dict[str, Any], values: dict[str, Any] | None = None, *, user_id: str = "U0REQ") -> HttpResult:
+    def submit(
+        self, view: dict[str, Any], values: dict[str, Any] | None = None, *, user_id: str = "U0REQ"
+    ) -> HttpResult:
         """Submits a modal as Slack would: state.values built from the inputs' initial values and `values`.
 
         `values` maps block_id → a select's option value, a text input's text, or a list of checkbox values.
@@ -165,8 +179,7 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
             if given is ...:
                 selected = element.get("initial_option")
             else:
-                selected = options.get(given) or {"text": {"type": "plain_text", "text": str(given)},
-                                                  "value": given}
+                selected = options.get(given) or {"text": {"type": "plain_text", "text": str(given)}, "value": given}
             state[block_id] = {action_id: {"type": kind, "selected_option": selected}}
         elif kind == "checkboxes":
             options = {o["value"]: o for o in element["options"]}
