@@ -33,7 +33,9 @@ def build_slack_client(settings: Settings) -> WebClient:
 
 def build_store(settings: Settings) -> DraftStore:
     if settings.redis_url:
-        return RedisDraftStore.from_url(settings.redis_url, ttl_seconds=settings.draft_ttl_seconds)
+        return RedisDraftStore.from_url(
+            settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
+        )
     log.warning(
         "REDIS_URL is not set: drafts are kept in this process only. Run one instance, "
         "and expect in-flight drafts to be lost on restart."

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.estimate import Estimate
 from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Draft, Environment, MonitoringStack, Overrides, Story
+from bot.domain.related import RelatedIssue
 from bot.ids import ActionId, BlockId, CallbackId
 
 Block = dict[str, Any]
@@ -74,6 +75,7 @@ def build_loading_modal(*, draft_id: str, story_key: str) -> dict[str, Any]:
         "type": "modal",
         "callback_id": CallbackId.TASK_MODAL,
         "private_metadata": draft_id,
+        "notify_on_close": True,
         "title": _plain(MODAL_TITLE, 24),
         "close": _plain("Close", 24),
         "blocks": [
@@ -85,14 +87,154 @@ def build_loading_modal(*, draft_id: str, story_key: str) -> dict[str, Any]:
     }
 
 
-def build_message_modal(*, title: str, text: str) -> dict[str, Any]:
+def build_message_modal(*, title: str, text: str, draft_id: str | None = None) -> dict[str, Any]:
     """A modal that only explains something (story not found, Jira down, draft expired)."""
-    return {
+    view: dict[str, Any] = {
         "type": "modal",
         "title": _plain(title, 24),
         "close": _plain("Close", 24),
         "blocks": [{"type": "section", "text": _mrkdwn(text)}],
     }
+    if draft_id:
+        view |= {"callback_id": CallbackId.TASK_MODAL, "private_metadata": draft_id, "notify_on_close": True}
+    return view
+
+
+def _issue_line(issue: RelatedIssue) -> str:
+    facts = " · ".join(
+        part
+        for part in (
+            slack_escape(issue.issue_type),
+            slack_escape(issue.status),
+            f"assignee {slack_escape(issue.assignee)}" if issue.assignee else "unassigned",
+        )
+        if part
+    )
+    return f"*{_link(issue.url, issue.key)}* {slack_escape(truncate(issue.summary, 150))}\n{facts}"
+
+
+def _pick_button(issue: RelatedIssue) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": ActionId.PICK_STORY,
+        "text": _plain(f"Use {issue.key}", 75),
+        "value": issue.key,
+    }
+
+
+def build_story_picker_modal(*, draft_id: str) -> dict[str, Any]:
+    """/doe with no key: a typeahead over Jira stories (options served by the app), then the normal flow."""
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.STORY_PICKER,
+        "private_metadata": draft_id,
+        "notify_on_close": True,
+        "title": _plain(MODAL_TITLE, 24),
+        "submit": _plain("Next", 24),
+        "close": _plain("Cancel", 24),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": BlockId.STORY_PICKER,
+                "label": _plain("Which story?", 2000),
+                "hint": _plain("Type a key like KAN-15 or words from the story's summary.", 2000),
+                "element": {
+                    "type": "external_select",
+                    "action_id": ActionId.STORY_PICKER,
+                    "placeholder": _plain("Search Jira stories…", 150),
+                    "min_query_length": 2,
+                },
+            }
+        ],
+    }
+
+
+def build_story_options(issues: list[RelatedIssue]) -> list[dict[str, Any]]:
+    """Options for the typeahead: at most 100; option text 75, value 150 characters."""
+    return [_option(i.key, f"{i.key} {i.summary}") for i in issues[:100]]
+
+
+def build_not_found_modal(*, draft_id: str, story_key: str, suggestions: list[RelatedIssue]) -> dict[str, Any]:
+    text = (
+        f"I couldn't find *{slack_escape(story_key)}* in Jira, or I'm not allowed to see it."
+        if not suggestions
+        else f"I couldn't find *{slack_escape(story_key)}* in Jira, or I'm not allowed to see it. Did you mean:"
+    )
+    view = build_message_modal(title="Story not found", text=text, draft_id=draft_id)
+    for issue in suggestions[:5]:
+        view["blocks"].append(
+            {"type": "section", "text": _mrkdwn(_issue_line(issue)), "accessory": _pick_button(issue)}
+        )
+    if not suggestions:
+        view["blocks"].append(
+            {
+                "type": "context",
+                "elements": [
+                    _mrkdwn("Check the key, or ask a Jira admin to give the doe-bot account access to that project.")
+                ],
+            }
+        )
+    return view
+
+
+def build_duplicates_modal(*, draft_id: str, story: Story, duplicates: list[RelatedIssue]) -> dict[str, Any]:
+    """An existing DevOps task: show it and create nothing, unless the user confirms another one."""
+    noun = "a DevOps task" if len(duplicates) == 1 else f"{len(duplicates)} DevOps tasks"
+    view = build_message_modal(
+        title="Already has a task",
+        text=f"{_story_line(story)} already has {noun}. Nothing was created.",
+        draft_id=draft_id,
+    )
+    for issue in duplicates[:10]:
+        view["blocks"].append({"type": "section", "text": _mrkdwn(_issue_line(issue))})
+    view["blocks"].append(
+        {
+            "type": "actions",
+            "block_id": BlockId.PREVIEW_ACTIONS,
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ActionId.CREATE_ANYWAY,
+                    "text": _plain("Create another anyway", 75),
+                    "value": draft_id,
+                    "confirm": {
+                        "title": _plain("Create another task?", 100),
+                        "text": _plain(
+                            f"{story.key} already has {noun}. Write a second DevOps task for it anyway?", 300
+                        ),
+                        "confirm": _plain("Yes, another one", 30),
+                        "deny": _plain("No", 30),
+                    },
+                }
+            ],
+        }
+    )
+    return view
+
+
+def build_in_progress_text(*, story_key: str, holder: Draft, permalink: str | None) -> str:
+    where = f"<{permalink}|its preview>" if permalink else f"<#{holder.channel_id}>"
+    if holder.preview_ts:
+        return (
+            f"*{slack_escape(story_key)}* already has a DevOps draft in progress, started by "
+            f"<@{holder.requester_id}>: see {where}. Approve or cancel that one instead of starting another."
+        )
+    return (
+        f"<@{holder.requester_id}> is filling in the DevOps form for *{slack_escape(story_key)}* right now. "
+        "Wait for their preview, or ask them to close the form."
+    )
+
+
+def build_suggestions_message(*, text: str, suggestions: list[RelatedIssue]) -> list[Block]:
+    """Private answer to `/doe some words`: up to 5 stories as buttons that continue the flow."""
+    shown = slack_escape(truncate(text.strip(), 80))
+    if not suggestions:
+        return [{"type": "section", "text": _mrkdwn(f"No story matches _{shown}_.\n\n{USAGE}")}]
+    blocks_: list[Block] = [{"type": "section", "text": _mrkdwn(f"_{shown}_ isn't a story key. Stories that match:")}]
+    for issue in suggestions[:5]:
+        blocks_.append({"type": "section", "text": _mrkdwn(_issue_line(issue)), "accessory": _pick_button(issue)})
+    blocks_.append({"type": "context", "elements": [_mrkdwn("Or type the key: `/doe KAN-15`.")]})
+    return blocks_
 
 
 def _static_select(
@@ -217,6 +359,7 @@ def build_task_modal(
         "title": _plain(MODAL_TITLE, 24),
         "submit": _plain("Preview", 24),
         "close": _plain("Cancel", 24),
+        "notify_on_close": True,
         "blocks": blocks,
     }
 
@@ -260,12 +403,36 @@ def _highlights_section(draft: Draft) -> Block:
     return {"type": "section", "text": _mrkdwn(text)}
 
 
+def _estimates_context(draft: Draft) -> Block | None:
+    lines = []
+    if draft.points_reason:
+        lines.append(f"*Story points:* {slack_escape(draft.points_reason)}")
+    if draft.priority_reason:
+        lines.append(f"*Priority:* {slack_escape(draft.priority_reason)}")
+    return {"type": "context", "elements": [_mrkdwn(line) for line in lines]} if lines else None
+
+
+def _notes_section(notes: list[str]) -> Block | None:
+    if not notes:
+        return None
+    text = "\n".join(f":warning: {slack_escape(n)}" for n in notes[:12])
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
 def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tuple[str, list[Block]]:
-    """The preview posted to the channel, with Approve / Edit / Cancel. Returns (fallback text, blocks)."""
+    """The preview posted to the channel, with Approve / Edit / Cancel. Returns (fallback text, blocks).
+
+    `notes` are extra lines for this rendering (e.g. the last failure); the draft's own notes (dependency
+    warnings, a non-story parent) are always shown.
+    """
     blocks = _preview_head(draft)
+    estimates = _estimates_context(draft)
+    if estimates:
+        blocks.append(estimates)
     blocks.append(_highlights_section(draft))
-    for note in (notes or [])[:5]:
-        blocks.append({"type": "context", "elements": [_mrkdwn(f":warning: {note}")]})
+    notes_block = _notes_section([*draft.notes, *(notes or [])])
+    if notes_block:
+        blocks.append(notes_block)
     blocks.append(
         {
             "type": "context",
@@ -326,6 +493,21 @@ def build_approved_message(draft: Draft) -> tuple[str, list[Block]]:
         }
     )
     return f"Created {draft.created_key}: {slack_escape(draft.summary)}", blocks
+
+
+def build_superseded_message(draft: Draft, *, duplicates: list[RelatedIssue]) -> tuple[str, list[Block]]:
+    """Approve found a DevOps task created since the preview: nothing created, and which one exists."""
+    blocks = _preview_head(draft)
+    blocks.append(
+        {
+            "type": "section",
+            "text": _mrkdwn(
+                ":no_entry_sign: Not created: meanwhile this story got a DevOps task:\n"
+                + "\n".join(_issue_line(d) for d in duplicates[:5])
+            ),
+        }
+    )
+    return f"Not created: {slack_escape(draft.summary)} already exists", blocks
 
 
 def build_cancelled_message(draft: Draft, *, cancelled_by: str) -> tuple[str, list[Block]]:

@@ -7,6 +7,8 @@ draft in the store, so any instance can carry on any conversation. Every failure
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +17,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
-from bot.domain.dependencies import default_dependencies
 from bot.domain.estimate import default_overrides, estimate_priority, estimate_story_points
 from bot.domain.highlights import task_highlights
-from bot.domain.models import Choices, Draft, DraftStatus, Overrides
+from bot.domain.models import Choices, Draft, DraftStatus, Overrides, Story
+from bot.domain.related import (
+    RelatedIssue,
+    build_dependencies,
+    dependency_links,
+    find_duplicates,
+    find_siblings,
+    similar_keys,
+)
 from bot.domain.task import build_task_context, task_labels, task_summary
-from bot.errors import DoeError, DraftGone
+from bot.errors import DoeError, DraftGone, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
 from bot.render import TaskRenderer
@@ -30,6 +39,21 @@ log = logging.getLogger(__name__)
 
 # chat.postMessage errors that mean "not here": the preview then goes to the requester's DM instead.
 _CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+#: A form left open longer than this no longer blocks others from starting a draft for the same story.
+ABANDONED_FORM_SECONDS = 30 * 60
+#: Story types that are taken as they are; others (bug, epic, task) get a note on the preview.
+STORY_TYPES = {"story", "user story"}
+#: How long user group members (DOE_APPROVERS) are remembered.
+GROUP_CACHE_SECONDS = 300
+
+
+def is_live(draft: Draft) -> bool:
+    """Does this draft still hold its story (so a second /doe points to it instead of starting another)?"""
+    if draft.status in (DraftStatus.PREVIEW, DraftStatus.APPROVING):
+        return True
+    if draft.status in (DraftStatus.LOADING, DraftStatus.EDITING):
+        return time.time() - draft.updated_at < ABANDONED_FORM_SECONDS
+    return False
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,8 @@ class DoeFlow:
         self.jira = jira
         self.store = store
         self.renderer = renderer
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._groups_lock = threading.Lock()
 
     # -- telling people things ------------------------------------------------------------------------------
 
@@ -69,7 +95,7 @@ class DoeFlow:
         self,
         client: WebClient,
         *,
-        story_key: str,
+        story_key: str | None,
         user_id: str,
         user_name: str,
         channel_id: str,
@@ -77,43 +103,122 @@ class DoeFlow:
         trigger_id: str,
         respond: Callable[..., Any],
     ) -> None:
-        """Open the modal at once (the trigger_id dies 3 s after the command), then fill it from Jira."""
+        """Open a modal at once (the trigger_id dies 3 s after the command), then fill it from Jira.
+
+        With no key the modal is the story picker; its submission continues here through `continue_with`.
+        """
         draft = Draft(
-            story_key=story_key,
+            story_key=story_key or "",
             requester_id=user_id,
             requester_name=user_name,
             channel_id=channel_id,
             team_id=team_id,
         )
+        view = (
+            blocks.build_loading_modal(draft_id=draft.id, story_key=story_key)
+            if story_key
+            else blocks.build_story_picker_modal(draft_id=draft.id)
+        )
         try:
             # https://api.slack.com/methods/views.open — trigger_id: single use, valid for 3 seconds.
-            opened = client.views_open(
-                trigger_id=trigger_id, view=blocks.build_loading_modal(draft_id=draft.id, story_key=story_key)
-            )["view"]
+            opened = client.views_open(trigger_id=trigger_id, view=view)["view"]
         except SlackApiError as exc:
             error = exc.response.get("error")
-            log.warning("views.open failed for %s: %s", story_key, error)
+            log.warning("views.open failed for %s: %s", story_key or "picker", error)
+            again = f"/doe {story_key}" if story_key else "/doe"
             respond(
                 response_type="ephemeral",
-                text=f"Slack didn't let me open the form ({error}). Please run `/doe {story_key}` again.",
+                text=f"Slack didn't let me open the form ({error}). Please run `{again}` again.",
             )
             return
-        view_id, view_hash = opened["id"], opened.get("hash")
-        draft.view_id = view_id
+        draft.view_id = opened["id"]
+        if not story_key:
+            self._save_or_show(client, draft)
+            return
+        self.load_into_view(client, draft=draft, view_hash=opened.get("hash"))
+
+    def _save_or_show(self, client: WebClient, draft: Draft) -> bool:
         try:
-            story = self.jira.get_story(story_key)
+            self.store.save(draft)
+            return True
+        except DoeError as exc:
+            self._show_in_modal(client, view_id=draft.view_id, title="Can't continue", text=exc.user_message)
+            return False
+
+    def continue_with(
+        self,
+        client: WebClient,
+        *,
+        draft_id: str,
+        story_key: str | None,
+        view_id: str,
+        user_id: str,
+        create_anyway: bool = False,
+    ) -> None:
+        """Continue inside an open modal: a story was picked (typeahead, "did you mean"), or the user confirmed
+        "create another anyway" (`story_key` None: the draft's own story, its known duplicates acknowledged)."""
+        draft = self.store.get(draft_id)
+        if draft is None or draft.status is not DraftStatus.LOADING or draft.requester_id != user_id:
+            self._show_in_modal(client, view_id=view_id, title="Can't continue", text=DraftGone.user_message)
+            return
+        if create_anyway:
+            draft.acknowledged_duplicates = list(
+                dict.fromkeys([*draft.acknowledged_duplicates, *draft.duplicates_seen])
+            )
+        elif story_key and draft.story_key != story_key:
+            draft.acknowledged_duplicates = []
+        story_key = story_key or draft.story_key
+        draft.story_key = story_key
+        draft.view_id = view_id
+        self._show_in_modal(
+            client, view_id=view_id, view=blocks.build_loading_modal(draft_id=draft.id, story_key=story_key)
+        )
+        self.load_into_view(client, draft=draft, view_hash=None)
+
+    def load_into_view(self, client: WebClient, *, draft: Draft, view_hash: str | None) -> None:
+        """Guardrails, then the form: one draft per story, the story itself, existing DevOps tasks, siblings."""
+        assert draft.view_id
+        key = draft.story_key
+        try:
+            holder = self.store.claim_story(key, draft.id, is_live=is_live)
+            if holder is not None:
+                text = blocks.build_in_progress_text(
+                    story_key=key, holder=holder, permalink=self._permalink(client, holder)
+                )
+                self._show_in_modal(client, view_id=draft.view_id, title="Already in progress", text=text)
+                return
+            try:
+                story = self.jira.get_story(key)
+            except StoryNotFound:
+                self._show_not_found(client, draft)
+                return
             if story.is_subtask:
                 raise DoeError(
                     f"*{story.key}* is a sub-task. A DevOps task belongs to a story: run `/doe` with the parent "
                     "story's key instead."
                 )
+            related = self.jira.find_related(story)
+            duplicates = [d for d in find_duplicates(story, related) if d.key not in draft.acknowledged_duplicates]
+            if duplicates:
+                draft.story = story
+                draft.duplicates_seen = [d.key for d in duplicates]
+                self.store.save(draft)
+                self.store.release_story(key, draft.id)
+                self._show_in_modal(
+                    client,
+                    view_id=draft.view_id,
+                    view=blocks.build_duplicates_modal(draft_id=draft.id, story=story, duplicates=duplicates),
+                )
+                return
             overrides = default_overrides(story)
             draft.story = story
             draft.overrides = overrides
+            draft.siblings = find_siblings(story, related)
             draft.status = DraftStatus.EDITING
             self.store.save(draft)
         except DoeError as exc:
-            self._show_in_modal(client, view_id=view_id, title="Can't continue", text=exc.user_message)
+            self._release_quietly(draft)
+            self._show_in_modal(client, view_id=draft.view_id, title="Can't continue", text=exc.user_message)
             return
         view = blocks.build_task_modal(
             draft=draft,
@@ -123,25 +228,97 @@ class DoeFlow:
             priority_reason=estimate_priority(story, overrides),
         )
         try:
-            client.views_update(view_id=view_id, hash=view_hash, view=view)
+            client.views_update(view_id=draft.view_id, hash=view_hash, view=view)
         except SlackApiError as exc:
             # The user closed the modal meanwhile (not_found), or it changed (hash_conflict): nothing to show.
-            log.info("views.update skipped for %s: %s", story_key, exc.response.get("error"))
+            log.info("views.update skipped for %s: %s", key, exc.response.get("error"))
 
-    def _show_in_modal(self, client: WebClient, *, view_id: str, title: str, text: str) -> None:
+    def _show_not_found(self, client: WebClient, draft: Draft) -> None:
+        """Up to 5 existing issues one typo away, found with one search (two if Jira names missing keys)."""
+        self.store.release_story(draft.story_key, draft.id)
+        suggestions: list[RelatedIssue] = []
         try:
-            client.views_update(view_id=view_id, view=blocks.build_message_modal(title=title, text=text))
+            candidates = similar_keys(draft.story_key, self.jira.project_keys())
+            suggestions = self.jira.find_existing(candidates)[:5]
+        except DoeError as exc:
+            log.info("no suggestions for %s: %s", draft.story_key, type(exc).__name__)
+        self.store.save(draft)  # the suggestion buttons continue with this draft
+        self._show_in_modal(
+            client,
+            view_id=draft.view_id,
+            view=blocks.build_not_found_modal(draft_id=draft.id, story_key=draft.story_key, suggestions=suggestions),
+        )
+
+    def suggest(self, client: WebClient, *, text: str, respond: Callable[..., Any]) -> None:
+        """`/doe dashboard analytics`: not a key, but words: offer matching stories privately."""
+        try:
+            found = self.jira.search_stories(text, limit=5)
+        except DoeError as exc:
+            respond(response_type="ephemeral", text=exc.user_message)
+            return
+        respond(
+            response_type="ephemeral",
+            text="Stories that match" if found else "No story matches",
+            blocks=blocks.build_suggestions_message(text=text, suggestions=found),
+        )
+
+    def story_options(self, query: str) -> list[RelatedIssue]:
+        """Typeahead options: the key itself when the query is one, else stories whose summary matches."""
+        from bot.domain.keys import parse_story_key
+
+        key = parse_story_key(query)
+        if key:
+            return self.jira.find_existing([key])
+        return self.jira.search_stories(query, limit=20)
+
+    def closed(self, *, draft_id: str) -> None:
+        """The user closed a modal before any preview: forget the draft and free the story."""
+        draft = self.store.get(draft_id)
+        if draft is not None and draft.status in (DraftStatus.LOADING, DraftStatus.EDITING) and not draft.preview_ts:
+            self.store.delete(draft_id)
+            self._release_quietly(draft)
+
+    def _release_quietly(self, draft: Draft) -> None:
+        if not draft.story_key:
+            return
+        try:
+            self.store.release_story(draft.story_key, draft.id)
+        except DoeError:
+            log.warning("could not release %s; it frees itself when the draft expires", draft.story_key)
+
+    def _permalink(self, client: WebClient, draft: Draft) -> str | None:
+        if not draft.preview_ts:
+            return None
+        try:
+            return client.chat_getPermalink(channel=draft.channel_id, message_ts=draft.preview_ts)["permalink"]
+        except SlackApiError:
+            return None
+
+    def _show_in_modal(
+        self,
+        client: WebClient,
+        *,
+        view_id: str | None,
+        title: str = "",
+        text: str = "",
+        view: dict[str, Any] | None = None,
+    ) -> None:
+        if not view_id:
+            return
+        try:
+            client.views_update(view_id=view_id, view=view or blocks.build_message_modal(title=title, text=text))
         except SlackApiError as exc:
             log.info("could not show message in modal: %s", exc.response.get("error"))
 
     # -- step 2: the modal is submitted ----------------------------------------------------------------------
 
-    def load_for_submit(self, draft_id: str) -> Draft:
+    def load_for_submit(self, client: WebClient, *, draft_id: str, user_id: str) -> Draft:
         draft = self.store.get(draft_id)
         if draft is None or draft.story is None:
             raise DraftGone()
         if draft.status not in (DraftStatus.EDITING, DraftStatus.PREVIEW):
             raise DoeError(self._status_sentence(draft))
+        self.check_may_act(client, draft=draft, user_id=user_id, verb="edit")
         return draft
 
     def submit(self, client: WebClient, *, draft_id: str, choices: Choices, overrides: Overrides, user_id: str) -> None:
@@ -149,11 +326,12 @@ class DoeFlow:
 
         def apply(draft: Draft) -> None:
             assert draft.story is not None
+            dependencies = build_dependencies(draft.siblings)
             context = build_task_context(
                 story=draft.story,
                 choices=choices,
                 overrides=overrides,
-                dependencies=default_dependencies(),
+                dependencies=dependencies,
                 requester=draft.requester_name or draft.requester_id,
             )
             draft.choices = choices
@@ -162,6 +340,8 @@ class DoeFlow:
             draft.labels = task_labels(choices)
             draft.description = self.renderer.render_description(context)
             draft.highlights = task_highlights(context)
+            draft.points_reason, draft.priority_reason = _estimate_reasons(draft.story, overrides)
+            draft.notes = [*_story_notes(draft.story, draft.acknowledged_duplicates), *dependencies.warnings]
             draft.status = DraftStatus.PREVIEW
 
         try:
@@ -218,6 +398,8 @@ class DoeFlow:
             draft.approved_by = actor.user_id
             draft.last_error = None
 
+        if not self._allowed_or_told(client, draft_id=draft_id, actor=actor, verb="approve"):
+            return
         draft = self.store.update(draft_id, allowed=(DraftStatus.PREVIEW,), change=claim)
         if draft is None:
             self._explain_refusal(client, draft_id=draft_id, actor=actor)
@@ -225,18 +407,28 @@ class DoeFlow:
         channel, ts = actor.channel_id or draft.channel_id, actor.message_ts or draft.preview_ts
         self._update_message(client, channel=channel, ts=ts, message=blocks.build_working_message(draft))
         assert draft.story and draft.overrides
-        task = NewTask(
-            project_key=draft.story.project_key,
-            issue_type=self.settings.jira_issue_type,
-            summary=draft.summary,
-            description=draft.description,
-            labels=draft.labels,
-            priority=draft.overrides.priority,
-            story_points=draft.overrides.story_points,
-            story_key=draft.story.key,
-            link_type=self.settings.jira_link_type,
-        )
         try:
+            # Someone may have created the task since the preview: look again right before creating.
+            related = self.jira.find_related(draft.story)
+            meanwhile = [d for d in find_duplicates(draft.story, related) if d.key not in draft.acknowledged_duplicates]
+            if meanwhile:
+                self._superseded(client, draft=draft, duplicates=meanwhile, channel=channel, ts=ts)
+                return
+            blocked_by, blocks_keys = dependency_links(find_siblings(draft.story, related))
+            task = NewTask(
+                project_key=draft.story.project_key,
+                issue_type=self.settings.jira_issue_type,
+                summary=draft.summary,
+                description=draft.description,
+                labels=draft.labels,
+                priority=draft.overrides.priority,
+                story_points=draft.overrides.story_points,
+                story_key=draft.story.key,
+                link_type=self.settings.jira_link_type,
+                blocks_link_type=self.settings.jira_blocks_link_type,
+                blocked_by=tuple(blocked_by),
+                blocks=tuple(blocks_keys),
+            )
             created = self.jira.create_task(task)
         except DoeError as exc:
             log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
@@ -248,9 +440,7 @@ class DoeFlow:
                 d.last_error = reason
 
             restored = self.store.update(draft_id, allowed=(DraftStatus.APPROVING,), change=release) or draft
-            text, preview = blocks.build_preview_message(
-                restored, notes=[f"Last Approve failed: {blocks.slack_escape(exc.user_message)}"]
-            )
+            text, preview = blocks.build_preview_message(restored, notes=[f"Last Approve failed: {reason}"])
             self._update_message(client, channel=channel, ts=ts, message=(text, preview))
             self.tell(
                 client,
@@ -270,7 +460,20 @@ class DoeFlow:
             draft.created_key, draft.created_url, draft.status = created.key, created.url, DraftStatus.APPROVED
             final = draft
         log.info("created %s for %s", created.key, draft.story_key)
+        self._release_quietly(final)
         self._update_message(client, channel=channel, ts=ts, message=blocks.build_approved_message(final))
+
+    def _superseded(
+        self, client: WebClient, *, draft: Draft, duplicates: list[RelatedIssue], channel: str | None, ts: str | None
+    ) -> None:
+        """A DevOps task appeared for the story after the preview: create nothing, say which, drop the draft."""
+        keys = ", ".join(d.key for d in duplicates)
+        self.store.delete(draft.id)
+        self._release_quietly(draft)
+        self._update_message(
+            client, channel=channel, ts=ts, message=blocks.build_superseded_message(draft, duplicates=duplicates)
+        )
+        log.info("approve of %s stopped: %s exists", draft.story_key, keys)
 
     # -- Edit and Cancel -------------------------------------------------------------------------------------
 
@@ -279,6 +482,8 @@ class DoeFlow:
         draft = self.store.get(draft_id)
         if draft is None or draft.status is not DraftStatus.PREVIEW:
             self._explain_refusal(client, draft_id=draft_id, actor=actor, current=draft)
+            return
+        if not self._allowed_or_told(client, draft_id=draft_id, actor=actor, verb="edit", draft=draft):
             return
         assert draft.story and draft.overrides
         view = blocks.build_task_modal(
@@ -300,6 +505,8 @@ class DoeFlow:
 
     def cancel(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         """Mark the preview cancelled and drop the draft."""
+        if not self._allowed_or_told(client, draft_id=draft_id, actor=actor, verb="cancel"):
+            return
         draft = self.store.update(
             draft_id,
             allowed=(DraftStatus.PREVIEW, DraftStatus.EDITING),
@@ -309,6 +516,7 @@ class DoeFlow:
             self._explain_refusal(client, draft_id=draft_id, actor=actor)
             return
         self.store.delete(draft_id)
+        self._release_quietly(draft)
         channel, ts = actor.channel_id or draft.channel_id, actor.message_ts or draft.preview_ts
         self._update_message(
             client, channel=channel, ts=ts, message=blocks.build_cancelled_message(draft, cancelled_by=actor.user_id)
@@ -341,3 +549,71 @@ class DoeFlow:
         draft = current or self.store.get(draft_id)
         text = self._status_sentence(draft) if draft else DraftGone.user_message
         self.tell(client, user_id=actor.user_id, channel_id=actor.channel_id, text=text)
+
+    # -- who may act -----------------------------------------------------------------------------------------
+
+    def check_may_act(self, client: WebClient, *, draft: Draft, user_id: str, verb: str) -> None:
+        """The requester, or DOE_APPROVERS (users, or members of user groups). Checked against the stored
+        draft, never against anything carried in the request."""
+        if user_id == draft.requester_id or user_id in self.settings.approver_users:
+            return
+        for group in self.settings.approver_groups:
+            if user_id in self._group_members(client, group):
+                return
+        raise NotAllowed(
+            f"Only <@{draft.requester_id}>, who asked for this task, or an approver can {verb} it. Nothing was changed."
+        )
+
+    def _allowed_or_told(
+        self, client: WebClient, *, draft_id: str, actor: Actor, verb: str, draft: Draft | None = None
+    ) -> bool:
+        draft = draft or self.store.get(draft_id)
+        if draft is None:
+            return True  # the status check that follows explains a missing draft
+        try:
+            self.check_may_act(client, draft=draft, user_id=actor.user_id, verb=verb)
+            return True
+        except NotAllowed as exc:
+            self.tell(client, user_id=actor.user_id, channel_id=actor.channel_id, text=exc.user_message)
+            return False
+
+    def _group_members(self, client: WebClient, group_id: str) -> frozenset[str]:
+        with self._groups_lock:
+            cached = self._groups.get(group_id)
+            if cached and cached[0] > time.monotonic():
+                return cached[1]
+        try:
+            # https://api.slack.com/methods/usergroups.users.list (scope usergroups:read)
+            members = frozenset(client.usergroups_users_list(usergroup=group_id).get("users") or [])
+        except SlackApiError as exc:
+            log.warning("could not read user group %s: %s", group_id, exc.response.get("error"))
+            return frozenset()
+        with self._groups_lock:
+            self._groups[group_id] = (time.monotonic() + GROUP_CACHE_SECONDS, members)
+        return members
+
+
+def _estimate_reasons(story: Story, overrides: Overrides) -> tuple[str, str]:
+    """One line each on the preview: the suggestion and why, or that the user set another value."""
+    points = estimate_story_points(overrides)
+    priority = estimate_priority(story, overrides)
+    points_line = (
+        f"{overrides.story_points}, {points.reason}"
+        if points.value == overrides.story_points
+        else f"{overrides.story_points}, set in the form (suggested {points.value}: {points.reason})"
+    )
+    priority_line = (
+        f"{overrides.priority}, {priority.reason}"
+        if priority.value == overrides.priority
+        else f"{overrides.priority}, set in the form (suggested {priority.value}: {priority.reason})"
+    )
+    return points_line, priority_line
+
+
+def _story_notes(story: Story, acknowledged: list[str]) -> list[str]:
+    notes = []
+    if story.issue_type.lower() not in STORY_TYPES:
+        notes.append(f"{story.key} is a {story.issue_type}, not a story: the task is written as if it were one.")
+    if acknowledged:
+        notes.append(f"Created anyway although {', '.join(acknowledged)} already exists for {story.key}.")
+    return notes

@@ -8,6 +8,7 @@ COMMANDS: tuple[str, ...] = ("/doe", "/devops-engineer")
 
 class CallbackId(StrEnum):
     TASK_MODAL = "doe_task_modal"
+    STORY_PICKER = "doe_story_picker"
 
 
 class BlockId(StrEnum):
@@ -22,6 +23,8 @@ class BlockId(StrEnum):
     RTO = "doe_rto"
     RPO = "doe_rpo"
     PREVIEW_ACTIONS = "doe_preview_actions"
+    STORY_PICKER = "doe_story"
+    SUGGESTIONS = "doe_suggestions"
 
 
 class ActionId(StrEnum):
@@ -39,11 +42,15 @@ class ActionId(StrEnum):
     EDIT = "doe_edit"
     CANCEL = "doe_cancel"
     OPEN_IN_JIRA = "doe_open_in_jira"
+    STORY_PICKER = "doe_story_search"  # external_select: options served by the app
+    PICK_STORY = "doe_pick_story"  # "did you mean" buttons; value is a story key
+    CREATE_ANYWAY = "doe_create_anyway"
 
 
 #: Bot token scopes the code needs (manifest.yml must grant them): slash commands, posting previews and
 #: private notes, posting in public channels the bot has not joined.
-BOT_SCOPES: tuple[str, ...] = ("commands", "chat:write", "chat:write.public")
+#: usergroups:read resolves DOE_APPROVERS user groups.
+BOT_SCOPES: tuple[str, ...] = ("commands", "chat:write", "chat:write.public", "usergroups:read")
 
 #: The one path Slack sends commands, interactivity and events to in HTTP mode.
 EVENTS_PATH = "/slack/events"

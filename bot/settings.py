@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 
@@ -35,13 +36,18 @@ class Settings(BaseSettings):
     jira_deployment: JiraDeployment | None = None  # derived from the credentials when unset
     jira_issue_type: str = "Task"
     jira_link_type: str = "Relates"
+    jira_blocks_link_type: str = "Blocks"
     jira_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     jira_max_retries: int = Field(default=2, ge=0, le=5)
     jira_max_retry_delay_seconds: int = Field(default=5, ge=1, le=30)
     jira_cache_ttl_seconds: int = Field(default=600, ge=0)
 
+    # Who may approve, edit or cancel besides the requester: Slack user ids (U…/W…) and user group ids (S…).
+    doe_approvers: str = ""
+
     # Drafts
     redis_url: str | None = None
+    redis_namespace: str = Field(default="doe", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     draft_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
     # Templates and runtime
@@ -78,6 +84,22 @@ class Settings(BaseSettings):
         if value is not None and not (value / "devops_task.jira.j2").is_file():
             raise ValueError("must be a folder containing devops_task.jira.j2")
         return value
+
+    @field_validator("doe_approvers")
+    @classmethod
+    def _approvers(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item and not re.fullmatch(r"[UWS][A-Z0-9]{2,}", item):
+                raise ValueError(f"'{item}' is not a Slack user id (U…/W…) or user group id (S…)")
+        return value
+
+    @property
+    def approver_users(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.doe_approvers.split(",") if p.strip()[:1] in ("U", "W"))
+
+    @property
+    def approver_groups(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.doe_approvers.split(",") if p.strip()[:1] == "S")
 
     @field_validator("log_level")
     @classmethod

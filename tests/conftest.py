@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -112,8 +113,7 @@ def make_settings(*, fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str 
         jira_url=fake_jira.url,
         redis_url=redis_url,
         jira_max_retries=0,
-        **jira_auth,
-        **extra,
+        **({"redis_namespace": f"doe-test-{uuid.uuid4().hex[:12]}"} | jira_auth | extra),
     )
 
 
@@ -132,7 +132,9 @@ class AppServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         assert settings.redis_url
-        self.store = RedisDraftStore.from_url(settings.redis_url, ttl_seconds=settings.draft_ttl_seconds)
+        self.store = RedisDraftStore.from_url(
+            settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
+        )
         self.bolt = build_app(settings, store=self.store)
         self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping})
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)

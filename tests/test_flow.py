@@ -197,8 +197,8 @@ def test_forgiving_story_key(text: str, slack: SlackDriver, fake_slack: FakeSlac
     assert "KAN-15" in json.dumps(view["blocks"])
 
 
-@pytest.mark.parametrize("text", ["not a key", "payload KAN", "help"])
-def test_bad_or_help_text_answers_privately(text: str, slack: SlackDriver, fake_slack: FakeSlack) -> None:
+@pytest.mark.parametrize("text", ["help", "KAN_15!", "123", "https://example.com/wiki/page"])
+def test_help_or_unusable_text_answers_privately(text: str, slack: SlackDriver, fake_slack: FakeSlack) -> None:
     result, _ = slack.command(text)
     assert result.status == 200
     answer = result.json()
@@ -207,11 +207,18 @@ def test_bad_or_help_text_answers_privately(text: str, slack: SlackDriver, fake_
     assert fake_slack.calls_to("views.open") == []
 
 
-def test_text_with_the_word_payload_reaches_the_command(slack: SlackDriver, fake_slack: FakeSlack) -> None:
-    """Bolt mis-parses form bodies containing "payload"; the app repairs slash commands."""
-    result, _ = slack.command("payload")
-    assert result.status == 200
-    assert result.json()["response_type"] == "ephemeral"
+def test_text_with_the_word_payload_reaches_the_command(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Bolt mis-parses form bodies containing "payload"; the app repairs slash commands, so the words are
+    searched like any others."""
+    fake_jira.add_issue("KAN-40", "Payload encryption at rest")
+    result, _ = slack.command("payload encryption")
+    assert result.status == 200 and result.body == ""
+    said = fake_slack.wait_for("response_url")[-1]
+    assert said.args["response_type"] == "ephemeral"
+    assert "KAN-40" in json.dumps(said.args["blocks"])
+    assert fake_slack.calls_to("views.open") == []
 
 
 def test_story_text_cannot_ping_or_break_markup(slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:

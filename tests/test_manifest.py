@@ -24,6 +24,8 @@ def test_interactivity_points_at_the_events_path() -> None:
     interactivity = MANIFEST["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True
     assert interactivity["request_url"].endswith(EVENTS_PATH)
+    # The story picker's typeahead (external_select) loads its options from the app.
+    assert interactivity["message_menu_options_url"].endswith(EVENTS_PATH)
     assert MANIFEST["settings"]["socket_mode_enabled"] in (True, False)
 
 

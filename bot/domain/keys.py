@@ -27,4 +27,4 @@ def parse_story_key(text: str) -> str | None:
 
 
 def is_help(text: str) -> bool:
-    return text.strip().lower() in {"", "help", "-h", "--help", "?"}
+    return text.strip().lower() in {"help", "-h", "--help", "?"}

@@ -77,6 +77,7 @@ class Story(BaseModel):
     labels: list[str] = Field(default_factory=list)
     epic_key: str | None = None
     is_subtask: bool = False
+    linked_keys: list[str] = Field(default_factory=list)  # issues linked to the story, and its sub-tasks
 
 
 class Choices(BaseModel):
@@ -104,6 +105,14 @@ class Overrides(BaseModel):
     @classmethod
     def _ordered_unique(cls, value: list[Environment]) -> list[Environment]:
         return [env for env in Environment if env in value]
+
+
+class SiblingTask(BaseModel):
+    """Another role's task for the same story, as far as a draft needs to remember it."""
+
+    key: str
+    summary: str
+    url: str
 
 
 class DraftStatus(StrEnum):
@@ -143,5 +152,13 @@ class Draft(BaseModel):
     created_url: str | None = None
     approved_by: str | None = None
     last_error: str | None = None
+    # Guardrails (filled when the story is loaded): sibling role tasks by role, duplicates the user chose to
+    # create another anyway, notes for the preview, and the reasons behind the suggested estimates.
+    siblings: dict[str, list[SiblingTask]] = Field(default_factory=dict)
+    acknowledged_duplicates: list[str] = Field(default_factory=list)
+    duplicates_seen: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    points_reason: str = ""
+    priority_reason: str = ""
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)

@@ -24,6 +24,14 @@ class DraftStore(Protocol):
         """Atomically apply `change` if the draft's status is one of `allowed`; return the new draft, else None."""
         ...
 
+    def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
+        """Make `draft_id` the story's one in-flight draft, unless another live one holds it: then return that."""
+        ...
+
+    def release_story(self, story_key: str, draft_id: str) -> None:
+        """Let go of the story if `draft_id` still holds it."""
+        ...
+
     def ping(self) -> bool: ...
 
 
@@ -33,6 +41,7 @@ class MemoryDraftStore:
     def __init__(self, *, ttl_seconds: int) -> None:
         self._ttl = ttl_seconds
         self._items: dict[str, tuple[float, str]] = {}
+        self._stories: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def save(self, draft: Draft) -> None:
@@ -68,23 +77,43 @@ class MemoryDraftStore:
             self._items[draft.id] = (time.monotonic() + self._ttl, draft.model_dump_json())
             return draft
 
+    def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
+        with self._lock:
+            holder_id = self._stories.get(story_key)
+            if holder_id and holder_id != draft_id:
+                holder = self._get_locked(holder_id)
+                if holder is not None and is_live(holder):
+                    return holder
+            self._stories[story_key] = draft_id
+            return None
+
+    def release_story(self, story_key: str, draft_id: str) -> None:
+        with self._lock:
+            if self._stories.get(story_key) == draft_id:
+                del self._stories[story_key]
+
     def ping(self) -> bool:
         return True
 
 
 class RedisDraftStore:
-    """Drafts as JSON under `doe:draft:<id>` with a TTL; any instance can continue any draft."""
+    """Drafts as JSON under `<namespace>:draft:<id>` with a TTL; any instance can continue any draft.
+    `<namespace>:story:<KEY>` names a story's in-flight draft."""
 
-    prefix = "doe:draft:"
-
-    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int, namespace: str = "doe") -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        self.prefix = f"{namespace}:draft:"
+        self.story_prefix = f"{namespace}:story:"
+        # Compare-and-delete: only the holder releases the story.
+        self._release = client.register_script(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+        )
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int) -> RedisDraftStore:
+    def from_url(cls, url: str, *, ttl_seconds: int, namespace: str = "doe") -> RedisDraftStore:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30)
-        return cls(client, ttl_seconds=ttl_seconds)
+        return cls(client, ttl_seconds=ttl_seconds, namespace=namespace)
 
     def _key(self, draft_id: str) -> str:
         return self.prefix + draft_id
@@ -132,6 +161,36 @@ class RedisDraftStore:
                         return draft
                     except redis.WatchError:
                         continue
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
+        """`doe:story:<KEY>` names the story's in-flight draft; set under WATCH so two instances cannot both win."""
+        key = self.story_prefix + story_key
+        try:
+            with self._redis.pipeline() as pipe:
+                while True:
+                    try:
+                        pipe.watch(key)
+                        holder_id = pipe.get(key)
+                        if holder_id is not None and holder_id.decode() != draft_id:
+                            raw = self._redis.get(self._key(holder_id.decode()))
+                            holder = Draft.model_validate_json(raw) if raw else None
+                            if holder is not None and is_live(holder):
+                                pipe.unwatch()
+                                return holder
+                        pipe.multi()
+                        pipe.set(key, draft_id, ex=self._ttl)
+                        pipe.execute()
+                        return None
+                    except redis.WatchError:
+                        continue
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def release_story(self, story_key: str, draft_id: str) -> None:
+        try:
+            self._release(keys=[self.story_prefix + story_key], args=[draft_id])
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 

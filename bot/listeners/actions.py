@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.domain.keys import parse_story_key
 from bot.flow import Actor, DoeFlow
 from bot.ids import ActionId
 
@@ -52,6 +53,57 @@ def handle_action_cancel(flow: DoeFlow):
     return handler
 
 
+def handle_action_pick_story(flow: DoeFlow):
+    def handler(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """A "did you mean" button. In a modal: continue there. In a private message: open the flow with this
+        click's trigger_id, and remove the suggestions."""
+        ack()
+        key = parse_story_key(_draft_id(body))
+        if key is None:
+            return
+        view = body.get("view")
+        if view:
+            flow.continue_with(
+                client,
+                draft_id=str(view.get("private_metadata") or ""),
+                story_key=key,
+                view_id=view["id"],
+                user_id=body["user"]["id"],
+            )
+            return
+        actor = _actor(body)
+        respond(delete_original=True)
+        flow.start(
+            client,
+            story_key=key,
+            user_id=actor.user_id,
+            user_name=str(body["user"].get("username") or ""),
+            channel_id=actor.channel_id or actor.user_id,
+            team_id=(body.get("team") or {}).get("id"),
+            trigger_id=body["trigger_id"],
+            respond=respond,
+        )
+
+    return handler
+
+
+def handle_action_create_anyway(flow: DoeFlow):
+    def handler(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """The user confirmed a second DevOps task for a story that already has one."""
+        ack()
+        view = body["view"]
+        flow.continue_with(
+            client,
+            draft_id=str(view.get("private_metadata") or ""),
+            story_key=None,
+            view_id=view["id"],
+            user_id=body["user"]["id"],
+            create_anyway=True,
+        )
+
+    return handler
+
+
 def _ack_only(ack: Ack) -> None:
     """Selects inside the modal and the link button send block_actions too; they need only an ack."""
     ack()
@@ -61,5 +113,7 @@ def register(app: App, flow: DoeFlow) -> None:
     app.action(ActionId.APPROVE.value)(handle_action_approve(flow))
     app.action(ActionId.EDIT.value)(handle_action_edit(flow))
     app.action(ActionId.CANCEL.value)(handle_action_cancel(flow))
+    app.action(ActionId.PICK_STORY.value)(handle_action_pick_story(flow))
+    app.action(ActionId.CREATE_ANYWAY.value)(handle_action_create_anyway(flow))
     for passive in (ActionId.CLOUD, ActionId.CI, ActionId.MONITORING, ActionId.PRIORITY, ActionId.OPEN_IN_JIRA):
         app.action(passive.value)(_ack_only)

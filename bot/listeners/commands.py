@@ -9,19 +9,28 @@ from slack_sdk import WebClient
 
 from bot.blocks import USAGE
 from bot.domain.keys import is_help, parse_story_key
+from bot.domain.related import looks_like_words
 from bot.flow import DoeFlow
 from bot.ids import COMMANDS
 
 
 def handle_command_doe(flow: DoeFlow):
     def handler(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """Step 1 of the flow: `/doe KAN-15` → ack at once, then open the modal and load the story."""
+        """Step 1 of the flow: `/doe KAN-15` → ack at once, then open the modal and load the story.
+
+        `/doe` alone opens the story picker; `/doe help` answers usage; words get matching stories; anything
+        else is explained privately. Nothing is created on any of these.
+        """
         text = str(body.get("text") or "")
         if is_help(text):
             ack(response_type="ephemeral", text=USAGE)
             return
         key = parse_story_key(text)
-        if key is None:
+        if key is None and text.strip():
+            if looks_like_words(text) and not text.strip().lower().startswith(("http://", "https://")):
+                ack()
+                flow.suggest(client, text=text, respond=respond)
+                return
             shown = text.strip()[:80].replace("`", "'")
             ack(
                 response_type="ephemeral",
