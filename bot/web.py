@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.request.internals import build_context
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) ->
         params = dict(parse_qsl(raw_body, keep_blank_values=True))
         if "payload" not in params and "command" in params:
             request.body = params
+            # The context (user, channel, response_url…) was derived from the wrong body: derive it again.
+            request.context = build_context(BoltContext(), params)
     return request
 
 

@@ -77,7 +77,6 @@ class Story(BaseModel):
     labels: list[str] = Field(default_factory=list)
     epic_key: str | None = None
     is_subtask: bool = False
-    linked_keys: list[str] = Field(default_factory=list)  # issues linked to the story, and its sub-tasks
 
 
 class Choices(BaseModel):

@@ -99,11 +99,21 @@ class SlackDriver:
         body = urlencode(form)
         return self.post_signed(body, content_type="application/x-www-form-urlencoded"), trigger
 
-    def click(self, message: dict[str, Any], action_id: str, *, channel_id: str, user_id: str = "U0REQ") -> HttpResult:
-        """Clicks a button of a posted message (as stored by the fake Slack)."""
+    def click(
+        self,
+        message: dict[str, Any],
+        action_id: str,
+        *,
+        channel_id: str,
+        user_id: str = "U0REQ",
+        value: str | None = None,
+        ephemeral: bool = False,
+    ) -> HttpResult:
+        """Clicks a button of a posted message (as stored by the fake Slack, or an ephemeral one)."""
         for block in message.get("blocks", []):
-            for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                if element.get("action_id") == action_id:
+            elements = block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory") or {}]
+            for element in elements:
+                if element.get("action_id") == action_id and (value is None or element.get("value") == value):
                     payload = {
                         "type": "block_actions",
                         "user": {
@@ -116,9 +126,9 @@ class SlackDriver:
                         "token": "deprecated-verification-token",
                         "container": {
                             "type": "message",
-                            "message_ts": message["ts"],
+                            "message_ts": message.get("ts", "1.0"),
                             "channel_id": channel_id,
-                            "is_ephemeral": False,
+                            "is_ephemeral": ephemeral,
                         },
                         "trigger_id": self.slack.new_trigger_id(),
                         "team": TEAM,
@@ -142,6 +152,71 @@ class SlackDriver:
                     }
                     return self.post_payload(payload)
         raise AssertionError(f"no button {action_id} in message {message.get('ts')}")
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM["id"]}
+
+    def suggest(self, view: dict[str, Any], *, action_id: str, block_id: str, value: str, user_id: str = "U0REQ"):
+        """Typing in an external_select: Slack asks the app for options (block_suggestion)."""
+        payload = {
+            "type": "block_suggestion",
+            "user": self._user(user_id),
+            "container": {"type": "view", "view_id": view["id"]},
+            "api_app_id": "A0DOE",
+            "token": "deprecated-verification-token",
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": value,
+            "team": TEAM,
+            "view": view,
+        }
+        return self.post_payload(payload)
+
+    def click_in_view(
+        self, view: dict[str, Any], action_id: str, *, value: str | None = None, user_id: str = "U0REQ"
+    ) -> HttpResult:
+        """Clicks a button inside an open modal (block_actions with a view container)."""
+        for block in view.get("blocks", []):
+            elements = block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory") or {}]
+            for element in elements:
+                if element.get("action_id") == action_id and (value is None or element.get("value") == value):
+                    payload = {
+                        "type": "block_actions",
+                        "user": self._user(user_id),
+                        "api_app_id": "A0DOE",
+                        "token": "deprecated-verification-token",
+                        "container": {"type": "view", "view_id": view["id"]},
+                        "trigger_id": self.slack.new_trigger_id(view_id=view["id"]),
+                        "team": TEAM,
+                        "is_enterprise_install": False,
+                        "view": view,
+                        "actions": [
+                            {
+                                "action_id": action_id,
+                                "block_id": block.get("block_id", "b"),
+                                "text": element.get("text"),
+                                "value": element.get("value"),
+                                "type": "button",
+                                "action_ts": f"{time.time():.6f}",
+                            }
+                        ],
+                    }
+                    return self.post_payload(payload)
+        raise AssertionError(f"no button {action_id} ({value}) in view {view.get('id')}")
+
+    def close(self, view: dict[str, Any], *, user_id: str = "U0REQ") -> HttpResult:
+        """The user closes a modal that asked to be notified (view_closed)."""
+        payload = {
+            "type": "view_closed",
+            "team": TEAM,
+            "user": self._user(user_id),
+            "api_app_id": "A0DOE",
+            "token": "deprecated-verification-token",
+            "view": view,
+            "is_cleared": False,
+            "is_enterprise_install": False,
+        }
+        return self.post_payload(payload)
 
     def submit(
         self, view: dict[str, Any], values: dict[str, Any] | None = None, *, user_id: str = "U0REQ"
@@ -180,6 +255,9 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
                 selected = element.get("initial_option")
             else:
                 selected = options.get(given) or {"text": {"type": "plain_text", "text": str(given)}, "value": given}
+            state[block_id] = {action_id: {"type": kind, "selected_option": selected}}
+        elif kind == "external_select":
+            selected = None if given is ... else {"text": {"type": "plain_text", "text": str(given)}, "value": given}
             state[block_id] = {action_id: {"type": kind, "selected_option": selected}}
         elif kind == "checkboxes":
             options = {o["value"]: o for o in element["options"]}
