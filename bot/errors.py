@@ -31,6 +31,15 @@ class JiraUnavailable(DoeError):
     user_message = "Jira did not answer in time. Nothing was created; try again in a minute."
 
 
+class JiraOutcomeUnknown(JiraUnavailable):
+    """A create whose answer was lost (timeout, dropped connection, 5xx): Jira may or may not have made it."""
+
+    user_message = (
+        "Jira did not confirm the creation. I'll check for the task before any retry, so clicking *Approve* "
+        "again cannot create it twice."
+    )
+
+
 class JiraRejected(DoeError):
     """Jira answered 4xx to a create: the reason, in Jira's own words, naming the field."""
 

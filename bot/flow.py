@@ -29,7 +29,7 @@ from bot.domain.related import (
     similar_keys,
 )
 from bot.domain.task import build_task_context, task_labels, task_summary
-from bot.errors import DoeError, DraftGone, NotAllowed, StoryNotFound
+from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
 from bot.render import TaskRenderer
@@ -43,8 +43,15 @@ _CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "rest
 ABANDONED_FORM_SECONDS = 30 * 60
 #: Story types that are taken as they are; others (bug, epic, task) get a note on the preview.
 STORY_TYPES = {"story", "user story"}
+#: An APPROVING draft untouched this long was left by an instance that died mid-create: another may take over.
+APPROVING_STALE_SECONDS = 120
 #: How long user group members (DOE_APPROVERS) are remembered.
 GROUP_CACHE_SECONDS = 300
+
+
+def marker_label(draft_id: str) -> str:
+    """The label that ties a created issue to its draft (Jira labels: no spaces; draft ids are URL-safe)."""
+    return f"doe-draft-{draft_id}"
 
 
 def is_live(draft: Draft) -> bool:
@@ -391,16 +398,30 @@ class DoeFlow:
     # -- step 3: Approve -------------------------------------------------------------------------------------
 
     def approve(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
-        """Create the Jira task once, then replace the buttons with its key."""
+        """Create the Jira task exactly once, then replace the buttons with its key.
 
-        def claim(draft: Draft) -> None:
-            draft.status = DraftStatus.APPROVING
-            draft.approved_by = actor.user_id
-            draft.last_error = None
-
+        Once: the draft is claimed with a compare-and-set (double clicks, two people, two instances); a create
+        whose answer was lost is looked up (by its marker label, through the story's links, which Jira's lagging
+        search index does not delay) before anything is sent again; an APPROVING draft left behind by a crashed
+        instance is taken over after APPROVING_STALE_SECONDS and looked up the same way.
+        """
         if not self._allowed_or_told(client, draft_id=draft_id, actor=actor, verb="approve"):
             return
-        draft = self.store.update(draft_id, allowed=(DraftStatus.PREVIEW,), change=claim)
+        taken_over = False
+
+        def claim(d: Draft) -> None:
+            nonlocal taken_over
+            taken_over = d.status is DraftStatus.APPROVING
+            d.status = DraftStatus.APPROVING
+            d.approved_by = actor.user_id
+            d.last_error = None
+
+        draft = self.store.update(
+            draft_id,
+            allowed=(DraftStatus.PREVIEW, DraftStatus.APPROVING),
+            guard=lambda d: d.status is DraftStatus.PREVIEW or time.time() - d.updated_at > APPROVING_STALE_SECONDS,
+            change=claim,
+        )
         if draft is None:
             self._explain_refusal(client, draft_id=draft_id, actor=actor)
             return
@@ -408,52 +429,33 @@ class DoeFlow:
         self._update_message(client, channel=channel, ts=ts, message=blocks.build_working_message(draft))
         assert draft.story and draft.overrides
         try:
-            # Someone may have created the task since the preview: look again right before creating.
-            related = self.jira.find_related(draft.story)
-            meanwhile = [d for d in find_duplicates(draft.story, related) if d.key not in draft.acknowledged_duplicates]
-            if meanwhile:
-                self._superseded(client, draft=draft, duplicates=meanwhile, channel=channel, ts=ts)
-                return
-            blocked_by, blocks_keys = dependency_links(find_siblings(draft.story, related))
-            task = NewTask(
-                project_key=draft.story.project_key,
-                issue_type=self.settings.jira_issue_type,
-                summary=draft.summary,
-                description=draft.description,
-                labels=draft.labels,
-                priority=draft.overrides.priority,
-                story_points=draft.overrides.story_points,
-                story_key=draft.story.key,
-                link_type=self.settings.jira_link_type,
-                blocks_link_type=self.settings.jira_blocks_link_type,
-                blocked_by=tuple(blocked_by),
-                blocks=tuple(blocks_keys),
-            )
-            created = self.jira.create_task(task)
+            created = self.jira.find_created(self._new_task(draft)) if draft.create_uncertain or taken_over else None
+            if created is None:
+                # Someone may have created the task since the preview: look again right before creating.
+                related = self.jira.find_related(draft.story)
+                meanwhile = [
+                    d for d in find_duplicates(draft.story, related) if d.key not in draft.acknowledged_duplicates
+                ]
+                if meanwhile:
+                    self._superseded(client, draft=draft, duplicates=meanwhile, channel=channel, ts=ts)
+                    return
+                blocked_by, blocks_keys = dependency_links(find_siblings(draft.story, related))
+                task = self._new_task(draft, blocked_by=blocked_by, blocks_keys=blocks_keys)
+                try:
+                    created = self.jira.create_task(task)
+                except JiraOutcomeUnknown:
+                    created = self.jira.find_created(task)
+                    if created is None:
+                        raise
         except DoeError as exc:
-            log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
-            reason = exc.user_message
-
-            def release(d: Draft) -> None:
-                d.status = DraftStatus.PREVIEW
-                d.approved_by = None
-                d.last_error = reason
-
-            restored = self.store.update(draft_id, allowed=(DraftStatus.APPROVING,), change=release) or draft
-            text, preview = blocks.build_preview_message(restored, notes=[f"Last Approve failed: {reason}"])
-            self._update_message(client, channel=channel, ts=ts, message=(text, preview))
-            self.tell(
-                client,
-                user_id=actor.user_id,
-                channel_id=channel,
-                text=f"{exc.user_message}\nThe draft is kept: click *Approve* to try again.",
-            )
+            self._approve_failed(client, draft=draft, actor=actor, channel=channel, ts=ts, exc=exc)
             return
 
         def done(d: Draft) -> None:
             d.status = DraftStatus.APPROVED
             d.created_key = created.key
             d.created_url = created.url
+            d.create_uncertain = False
 
         final = self.store.update(draft_id, allowed=(DraftStatus.APPROVING,), change=done)
         if final is None:  # the draft expired meanwhile: the issue exists, say so anyway
@@ -462,6 +464,48 @@ class DoeFlow:
         log.info("created %s for %s", created.key, draft.story_key)
         self._release_quietly(final)
         self._update_message(client, channel=channel, ts=ts, message=blocks.build_approved_message(final))
+
+    def _new_task(self, draft: Draft, *, blocked_by: list[str] = (), blocks_keys: list[str] = ()) -> NewTask:
+        assert draft.story and draft.overrides
+        return NewTask(
+            project_key=draft.story.project_key,
+            issue_type=self.settings.jira_issue_type,
+            summary=draft.summary,
+            description=draft.description,
+            labels=draft.labels,
+            priority=draft.overrides.priority,
+            story_points=draft.overrides.story_points,
+            story_key=draft.story.key,
+            link_type=self.settings.jira_link_type,
+            blocks_link_type=self.settings.jira_blocks_link_type,
+            marker_label=marker_label(draft.id),
+            blocked_by=tuple(blocked_by),
+            blocks=tuple(blocks_keys),
+        )
+
+    def _approve_failed(
+        self, client: WebClient, *, draft: Draft, actor: Actor, channel: str | None, ts: str | None, exc: DoeError
+    ) -> None:
+        """Nothing (known to be) created: the draft goes back to PREVIEW, the buttons come back, the user is told."""
+        log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
+        reason = exc.user_message
+        uncertain = isinstance(exc, JiraOutcomeUnknown)
+
+        def release(d: Draft) -> None:
+            d.status = DraftStatus.PREVIEW
+            d.approved_by = None
+            d.last_error = reason
+            d.create_uncertain = d.create_uncertain or uncertain
+
+        restored = self.store.update(draft.id, allowed=(DraftStatus.APPROVING,), change=release) or draft
+        text, preview = blocks.build_preview_message(restored, notes=[f"Last Approve failed: {reason}"])
+        self._update_message(client, channel=channel, ts=ts, message=(text, preview))
+        self.tell(
+            client,
+            user_id=actor.user_id,
+            channel_id=channel,
+            text=f"{reason}\nThe draft is kept: click *Approve* to try again.",
+        )
 
     def _superseded(
         self, client: WebClient, *, draft: Draft, duplicates: list[RelatedIssue], channel: str | None, ts: str | None

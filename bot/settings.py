@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     jira_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     jira_max_retries: int = Field(default=2, ge=0, le=5)
     jira_max_retry_delay_seconds: int = Field(default=5, ge=1, le=30)
+    jira_retry_budget_seconds: float = Field(default=12.0, gt=0, le=120)
     jira_cache_ttl_seconds: int = Field(default=600, ge=0)
 
     # Who may approve, edit or cancel besides the requester: Slack user ids (U…/W…) and user group ids (S…).

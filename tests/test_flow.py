@@ -59,7 +59,9 @@ def test_command_to_created_task(
     assert fields["summary"] == "User Dashboard Analytics - DevOps"
     assert fields["issuetype"]["name"] == "Task"
     assert fields["project"]["key"] == "KAN"
-    assert sorted(fields["labels"]) == sorted(["devops", "infrastructure", "kubernetes", "ci-cd", "monitoring", cloud])
+    # The spec's labels, the cloud, and the marker that ties the issue to its draft (exactly-once on retries).
+    base = ["devops", "infrastructure", "kubernetes", "ci-cd", "monitoring", cloud]
+    assert sorted(fields["labels"]) == sorted([*base, f"doe-draft-{draft_id}"])
     # The story is High and production needs 99.9%: one step up.
     assert fields["priority"]["name"] == "Highest"
     assert fields["customfield_10016"] in (1, 2, 3, 5, 8, 13, 21)

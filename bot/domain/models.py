@@ -151,6 +151,7 @@ class Draft(BaseModel):
     created_url: str | None = None
     approved_by: str | None = None
     last_error: str | None = None
+    create_uncertain: bool = False  # a create's answer was lost: look for the issue before sending another
     # Guardrails (filled when the story is loaded): sibling role tasks by role, duplicates the user chose to
     # create another anyway, notes for the preview, and the reasons behind the suggested estimates.
     siblings: dict[str, list[SiblingTask]] = Field(default_factory=dict)

@@ -20,8 +20,16 @@ class DraftStore(Protocol):
 
     def delete(self, draft_id: str) -> None: ...
 
-    def update(self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]) -> Draft | None:
-        """Atomically apply `change` if the draft's status is one of `allowed`; return the new draft, else None."""
+    def update(
+        self,
+        draft_id: str,
+        *,
+        allowed: Iterable[DraftStatus],
+        change: Callable[[Draft], None],
+        guard: Callable[[Draft], bool] | None = None,
+    ) -> Draft | None:
+        """Atomically apply `change` if the draft's status is one of `allowed` and `guard` (if any) agrees;
+        return the new draft, else None."""
         ...
 
     def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
@@ -67,10 +75,17 @@ class MemoryDraftStore:
         with self._lock:
             self._items.pop(draft_id, None)
 
-    def update(self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]) -> Draft | None:
+    def update(
+        self,
+        draft_id: str,
+        *,
+        allowed: Iterable[DraftStatus],
+        change: Callable[[Draft], None],
+        guard: Callable[[Draft], bool] | None = None,
+    ) -> Draft | None:
         with self._lock:
             draft = self._get_locked(draft_id)
-            if draft is None or draft.status not in set(allowed):
+            if draft is None or draft.status not in set(allowed) or (guard is not None and not guard(draft)):
                 return None
             change(draft)
             draft.updated_at = time.time()
@@ -138,7 +153,14 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
-    def update(self, draft_id: str, *, allowed: Iterable[DraftStatus], change: Callable[[Draft], None]) -> Draft | None:
+    def update(
+        self,
+        draft_id: str,
+        *,
+        allowed: Iterable[DraftStatus],
+        change: Callable[[Draft], None],
+        guard: Callable[[Draft], bool] | None = None,
+    ) -> Draft | None:
         """Compare-and-set under WATCH: if another instance changes the draft meanwhile, re-read and re-check."""
         allowed = set(allowed)
         key = self._key(draft_id)
@@ -151,7 +173,7 @@ class RedisDraftStore:
                         if raw is None:
                             return None
                         draft = Draft.model_validate_json(raw)
-                        if draft.status not in allowed:
+                        if draft.status not in allowed or (guard is not None and not guard(draft)):
                             return None
                         change(draft)
                         draft.updated_at = time.time()

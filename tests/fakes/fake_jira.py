@@ -468,6 +468,10 @@ class FakeJira:
         self.priorities: list[dict[str, Any]] = copy.deepcopy(DEFAULT_PRIORITIES)
         self.statuses: dict[str, dict[str, str]] = copy.deepcopy(DEFAULT_STATUSES)
         self.hidden_keys: set[str] = set()
+        # Jira's search index lags creation: an issue made by POST /issue is found by GET /issue/{key} at once
+        # but by JQL only `index_lag` seconds later.
+        self.index_lag: float = 0.0
+        self._indexed_at: dict[str, float] = {}
         self.screen_hidden_fields: set[str] = set()
         self.required_fields: dict[str, str] = {}
         self.latency: float = 0.0
@@ -1711,6 +1715,7 @@ class FakeJira:
         self._next_issue_id += 1
         self._issues[key] = record
         self._created.append(key)
+        self._indexed_at[key] = time.monotonic() + self.index_lag
         for ltype, side, other in links:
             if side == "source":
                 self._add_link(ltype, key, other)
@@ -1885,7 +1890,12 @@ class FakeJira:
         sort_keys = self._compile_order(order, errors)
         if errors:
             raise JqlError(*dict.fromkeys(errors))
-        visible = [r for r in self._issues.values() if r["key"] not in self.hidden_keys]
+        now = time.monotonic()
+        visible = [
+            r
+            for r in self._issues.values()
+            if r["key"] not in self.hidden_keys and self._indexed_at.get(r["key"], 0.0) <= now
+        ]
         hits = [r for r in visible if predicate(r)]
         hits.sort(key=lambda r: int(r["id"]), reverse=True)
         for key_fn, desc in reversed(sort_keys):
