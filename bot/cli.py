@@ -51,6 +51,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
         raise SystemExit(2)
 
     class _Gunicorn(BaseApplication):
+        wsgi: Any = None
+
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -60,9 +62,13 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             self.cfg.set("graceful_timeout", 30)
             self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", None)
+            # On SIGTERM gunicorn stops taking requests and finishes those in progress; this also waits for the
+            # work that runs after Slack was acknowledged, so a deploy never cuts a Jira create in half.
+            self.cfg.set("worker_exit", lambda server, worker: self.wsgi.close() if self.wsgi else None)
 
         def load(self) -> Any:
-            return create_web_app(settings)
+            self.wsgi = create_web_app(settings)
+            return self.wsgi
 
     log.info("doe-bot %s serving HTTP on %s:%s (%s worker(s) × %s threads)", __version__, host, port, workers, threads)
     _Gunicorn().run()

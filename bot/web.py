@@ -89,6 +89,10 @@ class SlackWSGI:
         response = self.bolt.dispatch(request)
         return self._send_bolt(start_response, response)
 
+    def close(self) -> None:
+        """Graceful stop: wait for the work listeners do after their ack (previews, Jira creates) to finish."""
+        self.bolt.listener_runner.listener_executor.shutdown(wait=True)
+
     @staticmethod
     def _send(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
         data = json.dumps(payload).encode()

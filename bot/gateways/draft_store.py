@@ -40,6 +40,10 @@ class DraftStore(Protocol):
         """Let go of the story if `draft_id` still holds it."""
         ...
 
+    def first_time(self, token: str, *, ttl_seconds: int = 600) -> bool:
+        """True the first time `token` is seen (within the TTL): drops requests Slack sends twice."""
+        ...
+
     def ping(self) -> bool: ...
 
 
@@ -50,6 +54,7 @@ class MemoryDraftStore:
         self._ttl = ttl_seconds
         self._items: dict[str, tuple[float, str]] = {}
         self._stories: dict[str, str] = {}
+        self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def save(self, draft: Draft) -> None:
@@ -107,6 +112,15 @@ class MemoryDraftStore:
             if self._stories.get(story_key) == draft_id:
                 del self._stories[story_key]
 
+    def first_time(self, token: str, *, ttl_seconds: int = 600) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if t > now}
+            if token in self._seen:
+                return False
+            self._seen[token] = now + ttl_seconds
+            return True
+
     def ping(self) -> bool:
         return True
 
@@ -120,6 +134,7 @@ class RedisDraftStore:
         self._ttl = ttl_seconds
         self.prefix = f"{namespace}:draft:"
         self.story_prefix = f"{namespace}:story:"
+        self.seen_prefix = f"{namespace}:seen:"
         # Compare-and-delete: only the holder releases the story.
         self._release = client.register_script(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -213,6 +228,12 @@ class RedisDraftStore:
     def release_story(self, story_key: str, draft_id: str) -> None:
         try:
             self._release(keys=[self.story_prefix + story_key], args=[draft_id])
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def first_time(self, token: str, *, ttl_seconds: int = 600) -> bool:
+        try:
+            return bool(self._redis.set(self.seen_prefix + token, b"1", nx=True, ex=ttl_seconds))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
