@@ -51,7 +51,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
         raise SystemExit(2)
 
     class _Gunicorn(BaseApplication):
-        wsgi: Any = None
+        web: Any = None
 
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
@@ -64,11 +64,11 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             self.cfg.set("accesslog", None)
             # On SIGTERM gunicorn stops taking requests and finishes those in progress; this also waits for the
             # work that runs after Slack was acknowledged, so a deploy never cuts a Jira create in half.
-            self.cfg.set("worker_exit", lambda server, worker: self.wsgi.close() if self.wsgi else None)
+            self.cfg.set("worker_exit", lambda server, worker: self.web.close() if self.web else None)
 
         def load(self) -> Any:
-            self.wsgi = create_web_app(settings)
-            return self.wsgi
+            self.web = create_web_app(settings)
+            return self.web
 
     log.info("doe-bot %s serving HTTP on %s:%s (%s worker(s) × %s threads)", __version__, host, port, workers, threads)
     _Gunicorn().run()

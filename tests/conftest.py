@@ -112,8 +112,7 @@ def make_settings(*, fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str 
         slack_api_url=fake_slack.base_url,
         jira_url=fake_jira.url,
         redis_url=redis_url,
-        jira_max_retries=0,
-        **({"redis_namespace": f"doe-test-{uuid.uuid4().hex[:12]}"} | jira_auth | extra),
+        **({"redis_namespace": f"doe-test-{uuid.uuid4().hex[:12]}", "jira_max_retries": 0} | jira_auth | extra),
     )
 
 

@@ -33,11 +33,11 @@ def open_form(slack: SlackDriver, fake_slack: FakeSlack, text: str = "KAN-15", *
 def preview_after_submit(
     slack: SlackDriver, fake_slack: FakeSlack, view: dict[str, Any], values: dict[str, Any]
 ) -> dict[str, Any]:
-    before = len(fake_slack.calls_to("chat.postMessage"))
+    before = len([c for c in fake_slack.calls_to("chat.postMessage") if c.status == 200])
     result = slack.submit(view, values)
     assert result.status == 200, result.body
     assert result.body in ("", None), f"a valid submit closes the modal, got {result.body!r}"
-    call = fake_slack.wait_for("chat.postMessage", count=before + 1)[-1]
+    call = fake_slack.wait_for("chat.postMessage", count=before + 1, where=lambda c: c.status == 200)[-1]
     return stored_message(fake_slack, call)
 
 

@@ -155,9 +155,7 @@ def _json_response(
     return _Response(status, _dumps(payload), content_type, headers)
 
 
-def _errors(
-    status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None
-) -> _Response:
+def _errors(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> _Response:
     return _json_response(status, {"errorMessages": list(messages or []), "errors": dict(errors or {})})
 
 
@@ -274,12 +272,9 @@ class _Parser:
 
     def fail(self, expecting: str, tok: _Tok, extra: str = "") -> JqlError:
         if tok.kind == "eof":
-            return JqlError(
-                f"Error in the JQL Query: Expecting {expecting} before the end of the query.{extra}"
-            )
+            return JqlError(f"Error in the JQL Query: Expecting {expecting} before the end of the query.{extra}")
         return JqlError(
-            f"Error in the JQL Query: Expecting {expecting} but got '{tok.text}'.{extra} "
-            f"{_where(self.query, tok.pos)}"
+            f"Error in the JQL Query: Expecting {expecting} but got '{tok.text}'.{extra} {_where(self.query, tok.pos)}"
         )
 
     def parse(self) -> tuple[Any | None, list[tuple[str, str]]]:
@@ -344,8 +339,7 @@ class _Parser:
             raise JqlError("Error in the JQL Query: Expecting a field name at the end of the query.")
         if ftok.kind not in ("word", "str") or (ftok.kind == "word" and ftok.text.lower() in _RESERVED):
             raise JqlError(
-                f"Error in the JQL Query: Expecting a field name but got '{ftok.text}'. "
-                f"{_where(self.query, ftok.pos)}"
+                f"Error in the JQL Query: Expecting a field name but got '{ftok.text}'. {_where(self.query, ftok.pos)}"
             )
         optok = self.take()
         if optok.kind == "op":
@@ -722,9 +716,14 @@ class FakeJira:
                     return fault
         return None
 
-    def _delay_for(self, path: str) -> float:
+    def _delay_for(self, path: str, method: str = "GET") -> float:
+        """`latency` plus every `latency_for` entry matching: "prefix" (any method) or "METHOD prefix"."""
         with self._lock:
-            extra = sum(v for p, v in self.latency_for.items() if self._matches(None, p, "GET", path))
+            extra = 0.0
+            for key, seconds in self.latency_for.items():
+                want_method, _, prefix = key.rpartition(" ")
+                if self._matches(want_method or None, prefix, method, path):
+                    extra += seconds
             return self.latency + extra
 
     # -- lookups (call with the lock held) --
@@ -922,9 +921,7 @@ class FakeJira:
         for link in self._links:
             if key not in (link["inward"], link["outward"]):
                 continue
-            current = next(
-                (t for t in self.link_types if str(t.get("id")) == link["type"]["id"]), link["type"]
-            )
+            current = next((t for t in self.link_types if str(t.get("id")) == link["type"]["id"]), link["type"])
             ltype = {
                 "id": str(current["id"]),
                 "name": current["name"],
@@ -1081,17 +1078,11 @@ class FakeJira:
         return [
             system("issuekey", "Key", None, ["id", "issue", "issuekey", "key"], orderable=False),
             system("summary", "Summary", {"type": "string", "system": "summary"}, ["summary"]),
-            system(
-                "description", "Description", {"type": "string", "system": "description"}, ["description"]
-            ),
+            system("description", "Description", {"type": "string", "system": "description"}, ["description"]),
             system("labels", "Labels", {"type": "array", "items": "string", "system": "labels"}, ["labels"]),
             system("priority", "Priority", {"type": "priority", "system": "priority"}, ["priority"]),
-            system(
-                "issuetype", "Issue Type", {"type": "issuetype", "system": "issuetype"}, ["issuetype", "type"]
-            ),
-            system(
-                "project", "Project", {"type": "project", "system": "project"}, ["project"], orderable=False
-            ),
+            system("issuetype", "Issue Type", {"type": "issuetype", "system": "issuetype"}, ["issuetype", "type"]),
+            system("project", "Project", {"type": "project", "system": "project"}, ["project"], orderable=False),
             system("status", "Status", {"type": "status", "system": "status"}, ["status"], orderable=False),
             system(
                 "issuelinks",
@@ -1147,7 +1138,7 @@ class FakeJira:
     def _handle(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes, headers: dict[str, str]
     ) -> _Response | object:
-        delay = self._delay_for(path)
+        delay = self._delay_for(path, method)
         if delay > 0:
             time.sleep(delay)
         fault = self._take_fault(method, path)
@@ -1317,9 +1308,7 @@ class FakeJira:
             "/priority": lambda: _json_response(200, [self._render_priority(p) for p in self.priorities]),
             "/issuetype": lambda: _json_response(200, [self._render_issue_type(t) for t in self.issue_types]),
             "/status": lambda: _json_response(200, [self._render_status(n) for n in self.statuses]),
-            "/project": lambda: _json_response(
-                200, [self._render_project(p) for p in self._projects.values()]
-            ),
+            "/project": lambda: _json_response(200, [self._render_project(p) for p in self._projects.values()]),
         }
         if rel in simple_gets:
             return allow("GET") or simple_gets[rel]()
@@ -1331,9 +1320,7 @@ class FakeJira:
             ltype = self._link_type({"id": m.group(1)})
             if ltype is None:
                 return _errors(404, [f"No issue link type with id '{m.group(1)}' found."])
-            return _json_response(
-                200, {**ltype, "self": f"{self.url}/rest/api/2/issueLinkType/{ltype['id']}"}
-            )
+            return _json_response(200, {**ltype, "self": f"{self.url}/rest/api/2/issueLinkType/{ltype['id']}"})
 
         m = re.fullmatch(r"/project/([^/]+)", rel)
         if m:
@@ -1441,9 +1428,7 @@ class FakeJira:
         else:
             itype = self._issue_type({"id": type_id}, types)
             if itype is None:
-                return _errors(
-                    404, [f"Issue type with id '{type_id}' does not exist in project '{project['key']}'."]
-                )
+                return _errors(404, [f"Issue type with id '{type_id}' does not exist in project '{project['key']}'."])
             items = self._create_fields(project, itype)
             key = "fields" if self.mode == "cloud" else "values"
         page = items[start : start + limit]
@@ -1474,9 +1459,7 @@ class FakeJira:
                 item["key"] = fid
             if fid == "priority":
                 item["allowedValues"] = [self._render_priority(p) for p in self.priorities]
-                item["defaultValue"] = self._render_priority(
-                    self._priority({"name": "Medium"}) or self.priorities[0]
-                )
+                item["defaultValue"] = self._render_priority(self._priority({"name": "Medium"}) or self.priorities[0])
             elif fid == "issuetype":
                 item["allowedValues"] = [self._render_issue_type(itype)]
             elif fid == "project":
@@ -1497,11 +1480,7 @@ class FakeJira:
             raise _BodyError(
                 _json_response(
                     400,
-                    {
-                        "errorMessages": [
-                            "There was an error parsing JSON. Check that your request body is valid."
-                        ]
-                    },
+                    {"errorMessages": ["There was an error parsing JSON. Check that your request body is valid."]},
                 )
             ) from None
 
@@ -1531,22 +1510,14 @@ class FakeJira:
         if not isinstance(payload, dict):
             return _json_response(
                 400,
-                {
-                    "errorMessages": [
-                        "Invalid request payload. Refer to the REST API documentation and try again."
-                    ]
-                },
+                {"errorMessages": ["Invalid request payload. Refer to the REST API documentation and try again."]},
             )
         fields = payload.get("fields") or {}
         update = payload.get("update") or {}
         if not isinstance(fields, dict) or not isinstance(update, dict):
             return _json_response(
                 400,
-                {
-                    "errorMessages": [
-                        "Invalid request payload. Refer to the REST API documentation and try again."
-                    ]
-                },
+                {"errorMessages": ["Invalid request payload. Refer to the REST API documentation and try again."]},
             )
         errors: dict[str, str] = {}
 
@@ -1559,9 +1530,7 @@ class FakeJira:
         summary = fields.get("summary")
         summary_missing = not isinstance(summary, str) or not summary.strip()
         if itype is None:
-            errors["issuetype"] = (
-                "Specify an issue type" if not raw_type else "The issue type selected is invalid."
-            )
+            errors["issuetype"] = "Specify an issue type" if not raw_type else "The issue type selected is invalid."
             if summary_missing:
                 errors["summary"] = "You must specify a summary of the issue."
             return _errors(400, [], errors)
@@ -1609,8 +1578,7 @@ class FakeJira:
                 elif len(label) > 255:
                     errors.setdefault(
                         "labels",
-                        f"The label '{label}' exceeds the maximum length for a single "
-                        "label of 255 characters.",
+                        f"The label '{label}' exceeds the maximum length for a single label of 255 characters.",
                     )
 
         prio = self._priority({"name": "Medium"}) or (self.priorities[0] if self.priorities else None)
@@ -1660,9 +1628,7 @@ class FakeJira:
         for op in raw_links:
             add = op.get("add") if isinstance(op, dict) else None
             if not isinstance(add, dict):
-                errors.setdefault(
-                    "issuelinks", "Issue link operation is not supported. Only 'add' is allowed."
-                )
+                errors.setdefault("issuelinks", "Issue link operation is not supported. Only 'add' is allowed.")
                 continue
             ref = add.get("type") or {}
             ltype = self._link_type(ref)
@@ -1691,9 +1657,7 @@ class FakeJira:
             return _errors(400, [], errors)
 
         key = self._next_key(project["key"])
-        custom = {
-            fid: v for fid, v in fields.items() if fid.startswith("customfield_") and fid != EPIC_LINK_FIELD
-        }
+        custom = {fid: v for fid, v in fields.items() if fid.startswith("customfield_") and fid != EPIC_LINK_FIELD}
         record = {
             "id": str(self._next_issue_id),
             "key": key,
@@ -1734,11 +1698,7 @@ class FakeJira:
         if not isinstance(payload, dict):
             return _json_response(
                 400,
-                {
-                    "errorMessages": [
-                        "Invalid request payload. Refer to the REST API documentation and try again."
-                    ]
-                },
+                {"errorMessages": ["Invalid request payload. Refer to the REST API documentation and try again."]},
             )
         ref = payload.get("type") or {}
         ltype = self._link_type(ref)
@@ -1764,18 +1724,12 @@ class FakeJira:
             if not isinstance(payload, dict):
                 return _json_response(
                     400,
-                    {
-                        "errorMessages": [
-                            "Invalid request payload. Refer to the REST API documentation and try again."
-                        ]
-                    },
+                    {"errorMessages": ["Invalid request payload. Refer to the REST API documentation and try again."]},
                 )
             jql = payload.get("jql") or ""
             raw_fields = payload.get("fields")
             wanted = _split_list(
-                raw_fields
-                if isinstance(raw_fields, list)
-                else ([raw_fields] if isinstance(raw_fields, str) else None)
+                raw_fields if isinstance(raw_fields, list) else ([raw_fields] if isinstance(raw_fields, str) else None)
             )
             raw_max = payload.get("maxResults")
             token = payload.get("nextPageToken")
@@ -1827,9 +1781,7 @@ class FakeJira:
             out["isLast"] = True
         return _json_response(200, out)
 
-    def _render_search_hit(
-        self, record: dict[str, Any], wanted: list[str] | None, version: str
-    ) -> dict[str, Any]:
+    def _render_search_hit(self, record: dict[str, Any], wanted: list[str] | None, version: str) -> dict[str, Any]:
         if not wanted:  # search/jql answers ids only unless fields are asked for
             return {"id": record["id"]}
         return self._render_issue(record, wanted, version)
@@ -1842,17 +1794,14 @@ class FakeJira:
                     400,
                     {
                         "errorMessages": [
-                            "Can not deserialize instance of "
-                            "com.atlassian.jira.rest.v2.search.SearchRequestBean"
+                            "Can not deserialize instance of com.atlassian.jira.rest.v2.search.SearchRequestBean"
                         ]
                     },
                 )
             jql = payload.get("jql") or ""
             raw_fields = payload.get("fields")
             wanted = _split_list(
-                raw_fields
-                if isinstance(raw_fields, list)
-                else ([raw_fields] if isinstance(raw_fields, str) else None)
+                raw_fields if isinstance(raw_fields, list) else ([raw_fields] if isinstance(raw_fields, str) else None)
             )
             raw_start, raw_max = payload.get("startAt"), payload.get("maxResults")
         else:
@@ -1914,11 +1863,7 @@ class FakeJira:
                     if low.startswith("updated"):
                         return r["updated"]
                     m = ISSUE_KEY_RE.match(r["key"])
-                    return (
-                        (m.group(1), int(m.group(2)))
-                        if low in ("key", "issuekey", "issue") and m
-                        else int(r["id"])
-                    )
+                    return (m.group(1), int(m.group(2))) if low in ("key", "issuekey", "issue") and m else int(r["id"])
 
                 out.append((key_fn, desc))
             elif low == "priority":
@@ -2042,9 +1987,7 @@ class FakeJira:
                         None,
                     )
                 elif low == "status":
-                    hit = next(
-                        (n for n, s in self.statuses.items() if n.lower() == v.lower() or s["id"] == v), None
-                    )
+                    hit = next((n for n, s in self.statuses.items() if n.lower() == v.lower() or s["id"] == v), None)
                 else:
                     hit = next(
                         (p["id"] for p in self.priorities if p["name"].lower() == v.lower() or p["id"] == v),
@@ -2068,9 +2011,7 @@ class FakeJira:
             if op in ("=", "in"):
                 return lambda r: any(label.lower() in wanted for label in r["labels"])
             if op in ("!=", "not in"):
-                return lambda r: (
-                    bool(r["labels"]) and not any(label.lower() in wanted for label in r["labels"])
-                )
+                return lambda r: bool(r["labels"]) and not any(label.lower() in wanted for label in r["labels"])
             return unsupported()
 
         if low in ("summary", "description", "text", "comment", "environment"):

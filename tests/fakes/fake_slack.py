@@ -248,9 +248,7 @@ class _Validator:
         if self.required(option, "value", pointer):
             self.string(option["value"], f"{pointer}/value", max_len=150)
         if option.get("description") is not None:
-            self.text_object(
-                option["description"], f"{pointer}/description", max_len=75, plain_only=text_plain_only
-            )
+            self.text_object(option["description"], f"{pointer}/description", max_len=75, plain_only=text_plain_only)
         if "url" in option:
             if allow_url:
                 self.string(option["url"], f"{pointer}/url", max_len=3000)
@@ -281,9 +279,7 @@ class _Validator:
                 self.err(pointer, "missing required field: options")
             elif self.array(opts, f"{pointer}/options", max_items=hi, min_items=lo):
                 for oi, opt in enumerate(opts):
-                    self.option(
-                        opt, f"{pointer}/options/{oi}", text_plain_only=plain_only, allow_url=allow_url
-                    )
+                    self.option(opt, f"{pointer}/options/{oi}", text_plain_only=plain_only, allow_url=allow_url)
         if isinstance(element.get("initial_option"), dict):
             self.option(
                 element["initial_option"],
@@ -293,9 +289,7 @@ class _Validator:
             )
         if isinstance(element.get("initial_options"), list):
             for oi, opt in enumerate(element["initial_options"]):
-                self.option(
-                    opt, f"{pointer}/initial_options/{oi}", text_plain_only=plain_only, allow_url=False
-                )
+                self.option(opt, f"{pointer}/initial_options/{oi}", text_plain_only=plain_only, allow_url=False)
 
     def confirm(self, value: Any, pointer: str) -> None:
         if not isinstance(value, dict):
@@ -490,9 +484,7 @@ def validate_view(view: Any) -> list[str]:
     if v.required(view, "blocks", p):
         v.blocks(view["blocks"], f"{p}/blocks", max_blocks=MAX_VIEW_BLOCKS, surface="modal")
         blocks = view["blocks"]
-        has_input = isinstance(blocks, list) and any(
-            isinstance(b, dict) and b.get("type") == "input" for b in blocks
-        )
+        has_input = isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
         if has_input and view.get("submit") is None:
             v.err(p, "missing required field: submit")
     return v.errors
@@ -699,9 +691,7 @@ class FakeSlack:
         self.users[user_id] = user
         return user
 
-    def add_message(
-        self, channel: str, text: str = "", *, user: str = "U0REQ", blocks: list[Any] | None = None
-    ) -> str:
+    def add_message(self, channel: str, text: str = "", *, user: str = "U0REQ", blocks: list[Any] | None = None) -> str:
         """Store a message posted by someone else (not the bot); returns its ts."""
         with self._lock:
             ts = self._next_ts()
@@ -924,9 +914,7 @@ class FakeSlack:
         self._record(Call(method, args, headers, at, status=status, response=payload))
         return status, extra, payload
 
-    def _handle_response_url(
-        self, token: str, raw: bytes, headers: dict[str, str]
-    ) -> tuple[int, dict[str, str], Any]:
+    def _handle_response_url(self, token: str, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         at = time.time()
         method = "response_url"
         args: dict[str, Any] = {}
@@ -1006,12 +994,7 @@ class FakeSlack:
         if "blocks" in bad_json or ("blocks" in args and not isinstance(args["blocks"], list)):
             raise _SlackError("invalid_blocks_format")
         has_blocks = isinstance(args.get("blocks"), list) and len(args["blocks"]) > 0
-        if (
-            not args.get("text")
-            and not has_blocks
-            and not args.get("attachments")
-            and not args.get("markdown_text")
-        ):
+        if not args.get("text") and not has_blocks and not args.get("attachments") and not args.get("markdown_text"):
             raise _SlackError("no_text")
         if "blocks" in args:
             problems = validate_message_blocks(args["blocks"])
@@ -1230,10 +1213,7 @@ class FakeSlack:
             raise _SlackError("not_found")
         view_id = self._new_view_id()
         root = below["root_view_id"] if below else view_id
-        if (
-            below is not None
-            and sum(1 for v in self.views.values() if v["root_view_id"] == root) >= MAX_VIEW_STACK
-        ):
+        if below is not None and sum(1 for v in self.views.values() if v["root_view_id"] == root) >= MAX_VIEW_STACK:
             raise _SlackError("push_limit_reached")
         self._check_external_id(view, None)
         built = self._build_view(view, view_id, root_view_id=root, previous_view_id=below_id)
@@ -1245,9 +1225,7 @@ class FakeSlack:
         view_id = args.get("view_id")
         external_id = args.get("external_id")
         if not view_id and not external_id:
-            raise _SlackError(
-                "invalid_arguments", messages=["[ERROR] missing required field: view_id or external_id"]
-            )
+            raise _SlackError("invalid_arguments", messages=["[ERROR] missing required field: view_id or external_id"])
         current = None
         if view_id:
             current = self.views.get(view_id)
