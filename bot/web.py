@@ -47,6 +47,54 @@ def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) ->
     return request
 
 
+# Fields Bolt and the listeners read without checking their type: each must have the type Slack sends.
+_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "user": dict,
+    "team": (dict, type(None)),
+    "channel": (dict, type(None)),
+    "container": dict,
+    "view": dict,
+    "message": dict,
+    "enterprise": (dict, type(None)),
+    "actions": list,
+    "event": dict,
+    "type": str,
+    "command": str,
+    "text": str,
+    "trigger_id": str,
+    "response_url": str,
+    "user_id": str,
+    "channel_id": str,
+    "value": str,
+    "action_id": str,
+}
+
+
+def well_formed(body: object) -> bool:
+    """Signed but malformed bodies (never sent by Slack) are refused with 400 instead of failing inside Bolt."""
+    if not isinstance(body, dict):
+        return False
+    for name, shape in _SHAPES.items():
+        if name in body and not isinstance(body[name], shape):
+            return False
+    actions = body.get("actions")
+    if body.get("type") == "block_actions" and not actions:
+        return False
+    for action in actions or []:
+        if not isinstance(action, dict):
+            return False
+        if any(k in action and not isinstance(action[k], str) for k in ("action_id", "block_id", "value", "type")):
+            return False
+    view = body.get("view")
+    if isinstance(view, dict):
+        for name in ("id", "callback_id", "private_metadata"):
+            if name in view and not isinstance(view[name], str):
+                return False
+        if "state" in view and not isinstance(view["state"], dict):
+            return False
+    return True
+
+
 class SlackWSGI:
     def __init__(self, app: App, *, ready_checks: dict[str, Callable[[], bool]] | None = None) -> None:
         self.bolt = app
@@ -84,7 +132,9 @@ class SlackWSGI:
             headers["content-type"] = [environ["CONTENT_TYPE"]]
         try:
             request = bolt_request(body, query=environ.get("QUERY_STRING", ""), headers=headers)
-        except ValueError:  # malformed JSON payload: refuse, never a trace
+        except (ValueError, TypeError, AttributeError, KeyError):  # malformed JSON: refuse, never a trace
+            return self._send(start_response, 400, {"error": "malformed payload"})
+        if not well_formed(request.body):
             return self._send(start_response, 400, {"error": "malformed payload"})
         response = self.bolt.dispatch(request)
         return self._send_bolt(start_response, response)
