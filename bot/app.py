@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -15,6 +15,7 @@ from bot.flow import DoeFlow
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
 from bot.listeners import register_listeners
+from bot.observability import InstrumentedWebClient
 from bot.render import TaskRenderer
 from bot.settings import Settings
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def build_slack_client(settings: Settings) -> WebClient:
-    client = WebClient(
+    client = InstrumentedWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_base_url,
         timeout=10,
@@ -51,6 +52,7 @@ def build_app(
     jira: JiraGateway | None = None,
     store: DraftStore | None = None,
     renderer: TaskRenderer | None = None,
+    work: Executor | None = None,
 ) -> App:
     """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret."""
     flow = DoeFlow(
@@ -58,6 +60,7 @@ def build_app(
         jira=jira or LibraryJiraGateway(settings),
         store=store or build_store(settings),
         renderer=renderer or TaskRenderer(settings.doe_templates_dir),
+        work=work,
     )
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
@@ -66,13 +69,33 @@ def build_app(
         request_verification_enabled=signing_secret is not None,
         # No auth.test at start-up (Bolt still calls it once on the first request).
         token_verification_enabled=False,
-        # Listeners ack first and keep working afterwards in this pool; the default pool has only cpu+4 threads.
-        listener_executor=ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe"),
+        # Listeners run here: they ack, make the quick Slack calls that must follow at once (views.open), and hand
+        # slow work to the flow's own pool. Bolt's default pool has only 5 threads.
+        listener_executor=ThreadPoolExecutor(max_workers=settings.doe_listener_threads, thread_name_prefix="doe"),
         raise_error_for_unhandled_request=False,
     )
     register_listeners(app, flow)
     app.middleware(drop_slack_resends(flow.store))
+    app.middleware(instrument_client)
     return app
+
+
+def instrument_client(context: Any, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
+    """Bolt hands listeners a fresh WebClient per request; swap in one that times each call (/metrics)."""
+    client = context.client
+    if client is not None and not isinstance(client, InstrumentedWebClient):
+        context["client"] = InstrumentedWebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=client.headers,
+            team_id=context.team_id,
+            logger=client.logger,
+            retry_handlers=client.retry_handlers,
+        )
+    return next()
 
 
 def drop_slack_resends(store: DraftStore):

@@ -35,12 +35,21 @@ def _secrets(settings: Settings) -> list[str]:
 
 def create_web_app(settings: Settings):
     """The WSGI application for HTTP mode (used by gunicorn and by tests)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bot.app import build_app, build_store
-    from bot.web import SlackWSGI
+    from bot.gateways.jira_gateway import LibraryJiraGateway
+    from bot.web import SlackWSGI, cached_check
 
     store = build_store(settings)
-    app = build_app(settings, store=store)
-    return SlackWSGI(app, ready_checks={"drafts": store.ping})
+    jira = LibraryJiraGateway(settings)
+    work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
+    app = build_app(settings, store=store, jira=jira, work=work)
+    return SlackWSGI(
+        app,
+        ready_checks={"drafts": store.ping, "jira": cached_check(jira.ping, seconds=15)},
+        background=[work],
+    )
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
@@ -70,6 +79,11 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             self.web = create_web_app(settings)
             return self.web
 
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: each writes its metrics here so /metrics can add them up.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="doe-metrics-")
     log.info("doe-bot %s serving HTTP on %s:%s (%s worker(s) × %s threads)", __version__, host, port, workers, threads)
     _Gunicorn().run()
 
@@ -103,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     from bot.logging_setup import configure_logging
     from bot.render import TaskRenderer, TemplatesError
 
-    configure_logging(settings.log_level, _secrets(settings))
+    configure_logging(settings.log_level, _secrets(settings), fmt=settings.log_format)
     try:
         TaskRenderer(settings.doe_templates_dir)
     except TemplatesError as exc:

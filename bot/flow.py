@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +33,13 @@ from bot.domain.task import build_task_context, task_labels, task_summary
 from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
+from bot.observability import DRAFTS, correlated
 from bot.render import TaskRenderer
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on doe-bot's side. Nothing was created in Jira; please try again."
 
 # chat.postMessage errors that mean "not here": the preview then goes to the requester's DM instead.
 _CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -73,13 +77,48 @@ class Actor:
 
 
 class DoeFlow:
-    def __init__(self, *, settings: Settings, jira: JiraGateway, store: DraftStore, renderer: TaskRenderer) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        jira: JiraGateway,
+        store: DraftStore,
+        renderer: TaskRenderer,
+        work: Executor | None = None,
+    ) -> None:
         self.settings = settings
         self.jira = jira
         self.store = store
         self.renderer = renderer
+        # Slow work (Jira, rendering, posting) runs here, not in Bolt's listener pool: a burst of slow Jira calls
+        # must never delay the acks and views.open calls that Slack times at 3 seconds.
+        self.work = work or ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._groups_lock = threading.Lock()
+
+    def in_background(
+        self,
+        fn: Callable[[], None],
+        *,
+        client: WebClient,
+        user_id: str,
+        channel_id: str | None,
+        draft_id: str | None = None,
+    ) -> None:
+        """Run `fn` in the work pool, under the draft's correlation id; any failure ends in a message to the user."""
+
+        def run() -> None:
+            with correlated(draft_id):
+                try:
+                    fn()
+                except DoeError as exc:
+                    log.warning("%s: %s", type(exc).__name__, exc.user_message)
+                    self.tell(client, user_id=user_id, channel_id=channel_id, text=exc.user_message)
+                except Exception:
+                    log.exception("unhandled error in background work")
+                    self.tell(client, user_id=user_id, channel_id=channel_id, text=UNEXPECTED)
+
+        self.work.submit(run)
 
     # -- telling people things ------------------------------------------------------------------------------
 
@@ -142,7 +181,13 @@ class DoeFlow:
         if not story_key:
             self._save_or_show(client, draft)
             return
-        self.load_into_view(client, draft=draft, view_hash=opened.get("hash"))
+        self.in_background(
+            lambda: self.load_into_view(client, draft=draft, view_hash=opened.get("hash")),
+            client=client,
+            user_id=user_id,
+            channel_id=channel_id,
+            draft_id=draft.id,
+        )
 
     def _save_or_show(self, client: WebClient, draft: Draft) -> bool:
         try:
@@ -164,6 +209,31 @@ class DoeFlow:
     ) -> None:
         """Continue inside an open modal: a story was picked (typeahead, "did you mean"), or the user confirmed
         "create another anyway" (`story_key` None: the draft's own story, its known duplicates acknowledged)."""
+        self.in_background(
+            lambda: self._continue_with(
+                client,
+                draft_id=draft_id,
+                story_key=story_key,
+                view_id=view_id,
+                user_id=user_id,
+                create_anyway=create_anyway,
+            ),
+            client=client,
+            user_id=user_id,
+            channel_id=None,
+            draft_id=draft_id,
+        )
+
+    def _continue_with(
+        self,
+        client: WebClient,
+        *,
+        draft_id: str,
+        story_key: str | None,
+        view_id: str,
+        user_id: str,
+        create_anyway: bool,
+    ) -> None:
         draft = self.store.get(draft_id)
         if draft is None or draft.status is not DraftStatus.LOADING or draft.requester_id != user_id:
             self._show_in_modal(client, view_id=view_id, title="Can't continue", text=DraftGone.user_message)
@@ -221,8 +291,10 @@ class DoeFlow:
             draft.story = story
             draft.overrides = overrides
             draft.siblings = find_siblings(story, related)
+            draft.related_checked_at = time.time()
             draft.status = DraftStatus.EDITING
             self.store.save(draft)
+            DRAFTS.labels("created").inc()
         except DoeError as exc:
             self._release_quietly(draft)
             self._show_in_modal(client, view_id=draft.view_id, title="Can't continue", text=exc.user_message)
@@ -256,8 +328,15 @@ class DoeFlow:
             view=blocks.build_not_found_modal(draft_id=draft.id, story_key=draft.story_key, suggestions=suggestions),
         )
 
-    def suggest(self, client: WebClient, *, text: str, respond: Callable[..., Any]) -> None:
+    def suggest(
+        self, client: WebClient, *, text: str, user_id: str, channel_id: str, respond: Callable[..., Any]
+    ) -> None:
         """`/doe dashboard analytics`: not a key, but words: offer matching stories privately."""
+        self.in_background(
+            lambda: self._suggest(text=text, respond=respond), client=client, user_id=user_id, channel_id=channel_id
+        )
+
+    def _suggest(self, *, text: str, respond: Callable[..., Any]) -> None:
         try:
             found = self.jira.search_stories(text, limit=5)
         except DoeError as exc:
@@ -330,6 +409,17 @@ class DoeFlow:
 
     def submit(self, client: WebClient, *, draft_id: str, choices: Choices, overrides: Overrides, user_id: str) -> None:
         """Render the task and post the preview (or update it in place after Edit)."""
+        self.in_background(
+            lambda: self._submit(client, draft_id=draft_id, choices=choices, overrides=overrides, user_id=user_id),
+            client=client,
+            user_id=user_id,
+            channel_id=None,
+            draft_id=draft_id,
+        )
+
+    def _submit(
+        self, client: WebClient, *, draft_id: str, choices: Choices, overrides: Overrides, user_id: str
+    ) -> None:
 
         def apply(draft: Draft) -> None:
             assert draft.story is not None
@@ -361,6 +451,7 @@ class DoeFlow:
             text = self._status_sentence(current) if current else DraftGone.user_message
             self.tell(client, user_id=user_id, channel_id=current.channel_id if current else None, text=text)
             return
+        DRAFTS.labels("previewed").inc()
         self._post_preview(client, draft)
 
     def _post_preview(self, client: WebClient, draft: Draft) -> None:
@@ -398,6 +489,16 @@ class DoeFlow:
     # -- step 3: Approve -------------------------------------------------------------------------------------
 
     def approve(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
+        """Step 3: Approve, carried out in the work pool."""
+        self.in_background(
+            lambda: self._approve(client, draft_id=draft_id, actor=actor),
+            client=client,
+            user_id=actor.user_id,
+            channel_id=actor.channel_id,
+            draft_id=draft_id,
+        )
+
+    def _approve(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         """Create the Jira task exactly once, then replace the buttons with its key.
 
         Once: the draft is claimed with a compare-and-set (double clicks, two people, two instances); a create
@@ -431,15 +532,18 @@ class DoeFlow:
         try:
             created = self.jira.find_created(self._new_task(draft)) if draft.create_uncertain or taken_over else None
             if created is None:
-                # Someone may have created the task since the preview: look again right before creating.
-                related = self.jira.find_related(draft.story)
-                meanwhile = [
-                    d for d in find_duplicates(draft.story, related) if d.key not in draft.acknowledged_duplicates
-                ]
-                if meanwhile:
-                    self._superseded(client, draft=draft, duplicates=meanwhile, channel=channel, ts=ts)
-                    return
-                blocked_by, blocks_keys = dependency_links(find_siblings(draft.story, related))
+                siblings = draft.siblings
+                if time.time() - draft.related_checked_at >= self.settings.duplicate_recheck_after_seconds:
+                    # Someone may have created the task since the preview: look again right before creating.
+                    related = self.jira.find_related(draft.story)
+                    meanwhile = [
+                        d for d in find_duplicates(draft.story, related) if d.key not in draft.acknowledged_duplicates
+                    ]
+                    if meanwhile:
+                        self._superseded(client, draft=draft, duplicates=meanwhile, channel=channel, ts=ts)
+                        return
+                    siblings = find_siblings(draft.story, related)
+                blocked_by, blocks_keys = dependency_links(siblings)
                 task = self._new_task(draft, blocked_by=blocked_by, blocks_keys=blocks_keys)
                 try:
                     created = self.jira.create_task(task)
@@ -462,6 +566,7 @@ class DoeFlow:
             draft.created_key, draft.created_url, draft.status = created.key, created.url, DraftStatus.APPROVED
             final = draft
         log.info("created %s for %s", created.key, draft.story_key)
+        DRAFTS.labels("approved").inc()
         self._release_quietly(final)
         self._update_message(client, channel=channel, ts=ts, message=blocks.build_approved_message(final))
 
@@ -561,6 +666,7 @@ class DoeFlow:
             return
         self.store.delete(draft_id)
         self._release_quietly(draft)
+        DRAFTS.labels("cancelled").inc()
         channel, ts = actor.channel_id or draft.channel_id, actor.message_ts or draft.preview_ts
         self._update_message(
             client, channel=channel, ts=ts, message=blocks.build_cancelled_message(draft, cancelled_by=actor.user_id)
@@ -591,6 +697,8 @@ class DoeFlow:
 
     def _explain_refusal(self, client: WebClient, *, draft_id: str, actor: Actor, current: Draft | None = None) -> None:
         draft = current or self.store.get(draft_id)
+        if draft is None:
+            DRAFTS.labels("expired").inc()
         text = self._status_sentence(draft) if draft else DraftGone.user_message
         self.tell(client, user_id=actor.user_id, channel_id=actor.channel_id, text=text)
 

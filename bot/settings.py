@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
     jira_max_retry_delay_seconds: int = Field(default=5, ge=1, le=30)
     jira_retry_budget_seconds: float = Field(default=12.0, gt=0, le=120)
     jira_cache_ttl_seconds: int = Field(default=600, ge=0)
+    # Approve searches again for a DevOps task made meanwhile, unless the last search is younger than this.
+    duplicate_recheck_after_seconds: int = Field(default=30, ge=0)
 
     # Who may approve, edit or cancel besides the requester: Slack user ids (U…/W…) and user group ids (S…).
     doe_approvers: str = ""
@@ -54,7 +57,9 @@ class Settings(BaseSettings):
     # Templates and runtime
     doe_templates_dir: Path | None = None
     doe_worker_threads: int = Field(default=64, ge=1, le=512)
+    doe_listener_threads: int = Field(default=32, ge=1, le=512)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import parse_qsl
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.request.internals import build_context
+
+from bot.observability import ACK_SECONDS, metrics_payload
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +102,26 @@ def well_formed(body: object) -> bool:
 
 
 class SlackWSGI:
-    def __init__(self, app: App, *, ready_checks: dict[str, Callable[[], bool]] | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        ready_checks: dict[str, Callable[[], bool]] | None = None,
+        background: list[Executor] | None = None,
+    ) -> None:
         self.bolt = app
         self.ready_checks = ready_checks or {}
+        self.background = background or []
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
         if path == "/healthz":
             return self._send(start_response, 200, {"status": "ok"})
+        if path == "/metrics":
+            data = metrics_payload()
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(data)))])
+            return [data]
         if path == "/readyz":
             results = {name: _safe(check) for name, check in self.ready_checks.items()}
             ready = all(results.values())
@@ -136,12 +153,16 @@ class SlackWSGI:
             return self._send(start_response, 400, {"error": "malformed payload"})
         if not well_formed(request.body):
             return self._send(start_response, 400, {"error": "malformed payload"})
+        started = time.perf_counter()
         response = self.bolt.dispatch(request)
+        ACK_SECONDS.labels(_kind(request.body)).observe(time.perf_counter() - started)
         return self._send_bolt(start_response, response)
 
     def close(self) -> None:
-        """Graceful stop: wait for the work listeners do after their ack (previews, Jira creates) to finish."""
+        """Graceful stop: wait for the work done after acks (previews, Jira creates) to finish."""
         self.bolt.listener_runner.listener_executor.shutdown(wait=True)
+        for executor in self.background:
+            executor.shutdown(wait=True)
 
     @staticmethod
     def _send(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
@@ -159,6 +180,30 @@ class SlackWSGI:
         headers.append(("Content-Length", str(len(data))))
         start_response(f"{response.status} {_REASONS.get(response.status, '')}", headers)
         return [data]
+
+
+def _kind(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return "command"
+    kind = body.get("type")
+    return kind if kind in ("block_actions", "view_submission", "view_closed", "block_suggestion") else "other"
+
+
+def cached_check(check: Callable[[], bool], *, seconds: float) -> Callable[[], bool]:
+    """A readiness check that asks its dependency at most once every `seconds` (probes come often)."""
+    lock = threading.Lock()
+    state: dict[str, float | bool] = {"at": 0.0, "ok": False}
+
+    def cached() -> bool:
+        with lock:
+            if time.monotonic() - float(state["at"]) < seconds:
+                return bool(state["ok"])
+        ok = _safe(check)
+        with lock:
+            state["at"], state["ok"] = time.monotonic(), ok
+        return ok
+
+    return cached
 
 
 def _safe(check: Callable[[], bool]) -> bool:

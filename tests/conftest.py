@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -112,7 +113,15 @@ def make_settings(*, fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str 
         slack_api_url=fake_slack.base_url,
         jira_url=fake_jira.url,
         redis_url=redis_url,
-        **({"redis_namespace": f"doe-test-{uuid.uuid4().hex[:12]}", "jira_max_retries": 0} | jira_auth | extra),
+        **(
+            {
+                "redis_namespace": f"doe-test-{uuid.uuid4().hex[:12]}",
+                "jira_max_retries": 0,
+                "duplicate_recheck_after_seconds": 0,  # tests create "meanwhile" tasks within a second
+            }
+            | jira_auth
+            | extra
+        ),
     )
 
 
@@ -134,8 +143,9 @@ class AppServer:
         self.store = RedisDraftStore.from_url(
             settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
         )
-        self.bolt = build_app(settings, store=self.store)
-        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping})
+        self.work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="test-work")
+        self.bolt = build_app(settings, store=self.store, work=self.work)
+        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping}, background=[self.work])
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

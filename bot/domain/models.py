@@ -157,6 +157,7 @@ class Draft(BaseModel):
     siblings: dict[str, list[SiblingTask]] = Field(default_factory=dict)
     acknowledged_duplicates: list[str] = Field(default_factory=list)
     duplicates_seen: list[str] = Field(default_factory=list)
+    related_checked_at: float = 0.0  # when Jira was last searched for duplicates and siblings
     notes: list[str] = Field(default_factory=list)
     points_reason: str = ""
     priority_reason: str = ""

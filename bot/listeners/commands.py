@@ -12,6 +12,7 @@ from bot.domain.keys import is_help, parse_story_key
 from bot.domain.related import looks_like_words
 from bot.flow import DoeFlow
 from bot.ids import COMMANDS
+from bot.observability import COMMANDS as COMMANDS_TOTAL
 
 
 def handle_command_doe(flow: DoeFlow):
@@ -23,14 +24,17 @@ def handle_command_doe(flow: DoeFlow):
         """
         text = str(body.get("text") or "")
         if is_help(text):
+            COMMANDS_TOTAL.labels("help").inc()
             ack(response_type="ephemeral", text=USAGE)
             return
         key = parse_story_key(text)
         if key is None and text.strip():
             if looks_like_words(text) and not text.strip().lower().startswith(("http://", "https://")):
                 ack()
-                flow.suggest(client, text=text, respond=respond)
+                COMMANDS_TOTAL.labels("search").inc()
+                flow.suggest(client, text=text, user_id=body["user_id"], channel_id=body["channel_id"], respond=respond)
                 return
+            COMMANDS_TOTAL.labels("invalid").inc()
             shown = text.strip()[:80].replace("`", "'")
             ack(
                 response_type="ephemeral",
@@ -38,6 +42,7 @@ def handle_command_doe(flow: DoeFlow):
             )
             return
         ack()
+        COMMANDS_TOTAL.labels("started" if key else "picker").inc()
         flow.start(
             client,
             story_key=key,

@@ -1,0 +1,507 @@
+"""Load benchmark: N complete /doe flows at concurrency C against `doe-bot serve`, then the same commands and
+clicks against a bare Bolt app (the floor). Prints the figures and the targets; writes JSON to bench/results/.
+
+    .venv/bin/python -m bench.run --flows 200 --concurrency 50 --jira-latency 0.8 --workers 1
+
+Everything runs on 127.0.0.1: the fake Slack and Jira in this process, the app and the floor as gunicorn
+subprocesses, and a Redis that must answer on loopback. Exit code 0 whatever the targets say; 2 when the harness
+itself could not run (Redis down, the app not starting, the warm-up flow failing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from bench.fakes import BenchJira, BenchSlack
+from bench.flows import Ack, BenchDriver, FlowResult, FlowRunner, LoadLoop, floor_click_message, flow_channel
+from bench.procs import (
+    ROOT,
+    HarnessError,
+    MemorySampler,
+    ServerProcess,
+    clean_environment,
+    free_port,
+    listen_overflows,
+)
+from bench.report import ack_figures, flow_figures, render, render_targets, targets
+from bot.ids import ActionId
+
+RESULTS = ROOT / "bench" / "results"
+BOT_TOKEN = "xoxb-bench"
+JIRA_EMAIL = "bench@example.com"
+JIRA_TOKEN = "bench-jira-token"
+FIRST_STORY = 1001  # flows use KAN-1001 … KAN-(1000+N); the warm-up uses KAN-1000
+HTTP_THREADS = 32  # `doe-bot serve` default (DOE_HTTP_THREADS); the floor gets the same
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--flows", type=int, default=200, help="complete flows to run (default 200)")
+    parser.add_argument("--concurrency", type=int, default=50, help="flows in flight at once (default 50)")
+    parser.add_argument("--jira-latency", type=float, default=0.8, help="seconds added to every Jira request")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare-Bolt floor run")
+    parser.add_argument("--json", type=Path, help="also write the JSON report to this path")
+    parser.add_argument("--quiet", action="store_true", help="no progress; print only the targets")
+    parser.add_argument("--step-timeout", type=float, default=60.0, help="seconds to wait for each flow step")
+    parser.add_argument("--timeout", type=float, default=900.0, help="overall limit in seconds (default 900)")
+    args = parser.parse_args(argv)
+    if args.flows < 1 or args.concurrency < 1 or args.workers < 1:
+        parser.error("--flows, --concurrency and --workers must be at least 1")
+    if args.flows > 8999:
+        parser.error("--flows is at most 8999 (stories KAN-1001 … KAN-9999)")
+    if args.jira_latency < 0 or args.step_timeout <= 0 or args.timeout <= 0:
+        parser.error("latency and timeouts must be positive")
+    return args
+
+
+class Progress:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._last = 0.0
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+    def every(self, seconds: float, text: str) -> None:
+        if time.monotonic() - self._last >= seconds:
+            self._last = time.monotonic()
+            self.say(text)
+
+
+# -- Redis -------------------------------------------------------------------------------------------------------
+
+
+def connect_redis(url: str) -> redis.Redis:
+    parts = urlsplit(url)
+    if parts.scheme in ("redis", "rediss") and (parts.hostname or "") not in LOOPBACK_HOSTS:
+        raise HarnessError(f"REDIS_URL must point at loopback for the benchmark (got host {parts.hostname!r})")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+        client.ping()
+    except redis.RedisError as exc:
+        raise HarnessError(
+            f"Redis does not answer at {url} ({type(exc).__name__}). Start one (redis-server --port 6379 "
+            "--save '' --appendonly no) or set REDIS_URL to a loopback Redis."
+        ) from None
+    return client
+
+
+def draft_sizes(client: redis.Redis, namespace: str, draft_ids: list[str]) -> dict[str, Any]:
+    """MEMORY USAGE of each measured flow's draft (the warm-up's is left out), and what the largest holds."""
+    sizes: dict[str, int] = {}
+    for draft_id in draft_ids:
+        usage = client.memory_usage(f"{namespace}:draft:{draft_id}", samples=0)
+        if usage is not None:
+            sizes[draft_id] = int(usage)
+    figures: dict[str, Any] = {
+        "drafts": len(sizes),
+        "mean_bytes": sum(sizes.values()) / len(sizes) if sizes else 0.0,
+        "max_bytes": max(sizes.values(), default=0),
+        "min_bytes": min(sizes.values(), default=0),
+    }
+    if sizes:
+        largest = max(sizes, key=lambda d: sizes[d])
+        raw = client.get(f"{namespace}:draft:{largest}") or b""
+        figures["largest_json_bytes"] = len(raw)
+        try:
+            fields = json.loads(raw)
+        except ValueError:
+            fields = {}
+        by_field = {k: len(json.dumps(v, ensure_ascii=False).encode()) for k, v in fields.items()}
+        figures["largest_fields_bytes"] = dict(sorted(by_field.items(), key=lambda kv: -kv[1])[:6])
+    return figures
+
+
+def drop_namespace(client: redis.Redis, namespace: str) -> int:
+    dropped = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{namespace}:*", count=500):
+        batch.append(key)
+        if len(batch) >= 500:
+            dropped += int(client.delete(*batch))
+            batch = []
+    if batch:
+        dropped += int(client.delete(*batch))
+    return dropped
+
+
+# -- the app's log -----------------------------------------------------------------------------------------------
+
+_LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
+_NOISE = re.compile(r"0x[0-9a-f]+|\b[0-9a-f]{8,}\b|\d+")
+
+
+def scan_log(path: Path) -> dict[str, Any]:
+    """Warnings and errors in the app's log, grouped by message (numbers and ids blanked)."""
+    counts: dict[str, int] = {}
+    lines = 0
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return {"path": str(path), "lines": 0, "notable": []}
+    for line in text.splitlines():
+        lines += 1
+        message = None
+        if line.startswith("{"):
+            try:
+                entry = json.loads(line)
+                if entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                    message = f"{entry.get('level')} {entry.get('logger')}: {entry.get('message')}"
+            except ValueError:
+                pass
+        elif _LEVEL.search(line):
+            message = line
+        if message:
+            normal = _NOISE.sub("#", message)
+            counts[normal] = counts.get(normal, 0) + 1
+    notable = [{"count": n, "message": m} for m, n in sorted(counts.items(), key=lambda kv: -kv[1])[:8]]
+    return {"path": str(path), "lines": lines, "notable": notable}
+
+
+def revision() -> dict[str, Any]:
+    """Which code was measured: HEAD, and the files under bot/ that differ from it (others edit it too)."""
+
+    def git(*argv: str) -> str:
+        try:
+            done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.rstrip("\n") if done.returncode == 0 else ""
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "bot", "templates").splitlines()]
+    return {"head": git("rev-parse", "--short", "HEAD") or None, "uncommitted_in_bot": changed}
+
+
+# -- the run -----------------------------------------------------------------------------------------------------
+
+
+def per_flow_record(result: FlowResult) -> dict[str, Any]:
+    """One flow in the JSON: outcome, acks and step times (seconds from the command)."""
+    start = result.command_sent or 0.0
+    steps = ("views_open_at", "form_at", "submit_sent", "preview_at", "click_sent", "jira_create_at", "created_at")
+    return {
+        "story": result.story_key,
+        "ok": result.ok,
+        "failed_step": result.failed_step,
+        "error": result.error,
+        "acks": {a.kind: round(a.seconds, 4) for a in result.acks},
+        "at": {s: round(v - start, 4) for s in steps if (v := getattr(result, s)) is not None},
+    }
+
+
+def seed_stories(jira: BenchJira, first: int, last: int) -> None:
+    priorities = ("High", "Medium", "Low")
+    for n in range(first, last + 1):
+        jira.add_issue(
+            f"KAN-{n}",
+            f"Checkout service {n} usage analytics",
+            issue_type="Story",
+            status="To Do",
+            priority=priorities[n % 3],
+            description=(
+                f"As a product manager I want usage analytics for checkout service {n} on the dashboard.\n"
+                "It must serve 300 requests per second with 99.9% availability."
+            ),
+        )
+
+
+def run_floor(
+    *,
+    args: argparse.Namespace,
+    slack: BenchSlack,
+    secret: str,
+    stamp: str,
+    deadline: float,
+    sample_preview: dict[str, Any] | None,
+    progress: Progress,
+) -> dict[str, Any] | None:
+    if time.monotonic() >= deadline:
+        progress.say("overall time is up: floor skipped")
+        return None
+    port = free_port()
+    floor = ServerProcess(
+        "floor app",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gthread",
+            "--threads",
+            str(HTTP_THREADS),
+            "-w",
+            str(args.workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+            "bench.floor_app:wsgi",
+        ],
+        env=clean_environment(
+            {
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": secret,
+                "SLACK_API_URL": slack.base_url,
+                "PYTHONPATH": str(ROOT),
+            }
+        ),
+        port=port,
+        log_path=RESULTS / "logs" / f"{stamp}-floor.log",
+    )
+    progress.say(f"floor: starting bare Bolt app on port {port}")
+    floor.start(health_path="/slack/events", any_status=True)
+    try:
+        driver = BenchDriver(app_url=floor.url, signing_secret=secret, fake_slack=slack, http_timeout=args.step_timeout)
+        message = floor_click_message("C0BENCH0000", sample_preview)
+        # Warm-up: Bolt's first request calls auth.test; neither request is measured.
+        driver.command("KAN-1000", channel_id="C0BENCH0000")
+        driver.click(message, ActionId.APPROVE, channel_id="C0BENCH0000")
+
+        def command(index: int) -> Ack:
+            answer, _ = driver.command(f"KAN-{FIRST_STORY + index}", channel_id=flow_channel(FIRST_STORY + index))
+            return Ack("command", answer.elapsed, answer.status, None if answer.status else answer.body)
+
+        def click(index: int) -> Ack:
+            channel = flow_channel(FIRST_STORY + index)
+            answer = driver.click(message | {"channel": channel}, ActionId.APPROVE, channel_id=channel)
+            return Ack("click", answer.elapsed, answer.status, None if answer.status else answer.body)
+
+        started = time.monotonic()
+        acks: list[Ack] = []
+        for name, work in (("commands", command), ("clicks", click)):
+            loop = LoadLoop(total=args.flows, concurrency=args.concurrency, deadline=deadline)
+            acks += loop.run(work, progress=lambda done, n=name: progress.every(5, f"floor {n}: {done}/{args.flows}"))
+        wall = time.monotonic() - started
+    finally:
+        floor.stop()
+    return {"requests": len(acks), "wall_seconds": wall, "ack": ack_figures(acks), "log": str(floor.log_path)}
+
+
+def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    started_at = datetime.now(UTC)
+    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+    deadline = time.monotonic() + args.timeout
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    store = connect_redis(redis_url)
+    namespace = f"doe-bench-{stamp.lower()}-{secrets.token_hex(3)}"
+    secret = "bench-signing-secret-" + secrets.token_hex(8)
+    app: ServerProcess | None = None
+    slack = BenchSlack(bot_token=BOT_TOKEN)
+    jira = BenchJira("cloud", email=JIRA_EMAIL, api_token=JIRA_TOKEN)
+    slack.start()
+    jira.start()
+    try:
+        seed_stories(jira, FIRST_STORY - 1, FIRST_STORY - 1 + args.flows)
+        jira.latency = args.jira_latency
+        port = free_port()
+        app = ServerProcess(
+            "doe-bot",
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            env=clean_environment(
+                {
+                    "SLACK_BOT_TOKEN": BOT_TOKEN,
+                    "SLACK_SIGNING_SECRET": secret,
+                    "SLACK_API_URL": slack.base_url,
+                    "JIRA_URL": jira.url,
+                    "JIRA_EMAIL": JIRA_EMAIL,
+                    "JIRA_API_TOKEN": JIRA_TOKEN,
+                    "REDIS_URL": redis_url,
+                    "REDIS_NAMESPACE": namespace,
+                    "JIRA_MAX_RETRIES": "0",
+                    "LOG_LEVEL": "WARNING",
+                }
+            ),
+            port=port,
+            log_path=RESULTS / "logs" / f"{stamp}-doe-bot.log",
+        )
+        progress.say(f"doe-bot: starting on port {port} ({args.workers} worker(s)); Redis namespace {namespace}")
+        app.start(health_path="/healthz")
+        sampler = MemorySampler(master=app.pid).start()
+        driver = BenchDriver(app_url=app.url, signing_secret=secret, fake_slack=slack, http_timeout=args.step_timeout)
+        runner = FlowRunner(
+            driver=driver, slack=slack, jira=jira, step_timeout=args.step_timeout, run_deadline=lambda: deadline
+        )
+
+        progress.say("warm-up flow (not measured)")
+        warm = runner.run(0, f"KAN-{FIRST_STORY - 1}", flow_channel(0))
+        if not warm.ok:
+            raise HarnessError(
+                f"the warm-up flow failed at {warm.failed_step}: {warm.error}\n"
+                f"doe-bot log ({app.log_path}) ends:\n{app.log_tail()}"
+            )
+        slack.reset()
+        jira.reset_counters()
+
+        def flow(index: int) -> FlowResult:
+            n = FIRST_STORY + index
+            return runner.run(n, f"KAN-{n}", flow_channel(n))
+
+        progress.say(f"running {args.flows} flows at concurrency {args.concurrency}")
+        loop = LoadLoop(total=args.flows, concurrency=args.concurrency, deadline=deadline)
+        sampler.mark()
+        overflows = listen_overflows()
+        harness_cpu = time.process_time()
+        run_started = time.monotonic()
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), slack.release_waiters)
+        watchdog.daemon = True
+        watchdog.start()
+        results: list[FlowResult] = loop.run(
+            flow,
+            progress=lambda done: progress.every(
+                5, f"flows {done}/{args.flows} done, {sum(1 for r in loop.outcomes() if not r.ok)} failed"
+            ),
+        )
+        wall = time.monotonic() - run_started
+        harness_cpu = time.process_time() - harness_cpu
+        overflows_after = listen_overflows()
+        watchdog.cancel()
+        sampler.stop()
+        progress.say(f"flows done in {wall:.1f} s; reading Redis and stopping doe-bot")
+
+        flows_run = max(1, len(results))
+        jira_by = jira.calls_by_template()
+        slack_by = slack.calls_by_method()
+        all_acks = [a for r in results for a in r.acks]
+        redis_figures = draft_sizes(store, namespace, [r.draft_id for r in results if r.draft_id])
+        app.stop()
+        sample_preview = runner.sample_preview
+        doe: dict[str, Any] = {
+            "wall_seconds": wall,
+            "flows_per_second": sum(1 for r in results if r.ok) / wall if wall > 0 else 0.0,
+            "flows": flow_figures(results),
+            "per_flow": [per_flow_record(r) for r in sorted(results, key=lambda r: r.index)],
+            "ack": ack_figures(all_acks),
+            "jira": {
+                "total": sum(jira_by.values()),
+                "calls_per_flow": sum(jira_by.values()) / flows_run,
+                "by_endpoint_per_flow": {k: v / flows_run for k, v in jira_by.items()},
+                "connections_opened": jira.connections_opened,
+            },
+            "slack": {
+                "total": sum(slack_by.values()),
+                "calls_per_flow": sum(slack_by.values()) / flows_run,
+                "by_method_per_flow": {k: v / flows_run for k, v in slack_by.items()},
+            },
+            "rss": sampler.report(),
+            "cpu": {
+                "app_seconds": sum(p["cpu_seconds"] for p in sampler.report()["processes"]),
+                "harness_seconds": harness_cpu,
+            },
+            "redis": redis_figures,
+            "tcp_listen_overflows": (
+                overflows_after - overflows if overflows is not None and overflows_after is not None else None
+            ),
+            "app_log": scan_log(app.log_path),
+        }
+        floor = None
+        if not args.no_floor:
+            floor = run_floor(
+                args=args,
+                slack=slack,
+                secret=secret,
+                stamp=stamp,
+                deadline=deadline,
+                sample_preview=sample_preview,
+                progress=progress,
+            )
+    finally:
+        if app is not None:
+            app.stop()
+        slack.release_waiters()
+        slack.stop()
+        jira.stop()
+        try:
+            drop_namespace(store, namespace)
+        except redis.RedisError:
+            progress.say(f"could not remove Redis keys {namespace}:* (they expire with DRAFT_TTL_SECONDS)")
+
+    report: dict[str, Any] = {
+        "started_at": started_at.isoformat(),
+        "config": {
+            "flows": args.flows,
+            "concurrency": args.concurrency,
+            "jira_latency": args.jira_latency,
+            "workers": args.workers,
+            "threads": HTTP_THREADS,
+            "step_timeout": args.step_timeout,
+            "redis_url": redis_url,
+            "redis_namespace": namespace,
+        },
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+        "revision": revision(),
+        "doe_bot": doe,
+        "floor": floor,
+        "ack_p99_vs_floor": (
+            doe["ack"]["all"]["p99"] / floor["ack"]["all"]["p99"]
+            if floor and floor["ack"]["all"]["p99"] and doe["ack"]["all"]["p99"] is not None
+            else None
+        ),
+    }
+    report["targets"] = [t.as_json() for t in targets(report)]
+    report["stamp"] = stamp
+    return report
+
+
+def write_json(report: dict[str, Any], extra: Path | None) -> list[Path]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2, default=str)
+    paths = [RESULTS / f"{report['stamp']}.json", RESULTS / "latest.json"]
+    if extra is not None:
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(extra)
+    for path in paths:
+        path.write_text(text + "\n")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    progress = Progress(args.quiet)
+    try:
+        report = run(args, progress)
+    except HarnessError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    paths = write_json(report, args.json)
+    if args.quiet:
+        print("\n".join(render_targets(report)))
+    else:
+        print(render(report))
+    print(f"\nJSON: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
