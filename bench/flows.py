@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.fakes import BenchJira, BenchSlack, Key
 from bot.ids import ActionId, BlockId
+from tests.fakes.fake_slack import Call
 from tests.support.slack_driver import HttpResult, SlackDriver
 
 ACK_KINDS = ("command", "submit", "click")
@@ -135,7 +136,7 @@ class FlowRunner:
         self.run_deadline = run_deadline  # time.monotonic() after which nothing more is waited for
         self.sample_preview: dict[str, Any] | None = None  # one real preview, clicked again on the floor app
 
-    def _wait(self, step: str, keys: list[Key]) -> tuple[Key, Any]:
+    def _wait(self, step: str, keys: list[Key]) -> tuple[Key, Call]:
         step_deadline = time.monotonic() + self.step_timeout
         found = self.slack.wait_any(keys, deadline=min(step_deadline, self.run_deadline()))
         if found is None:
@@ -144,12 +145,13 @@ class FlowRunner:
             raise _Failed(step, f"nothing within {self.step_timeout:.0f} s")
         return found
 
-    def _ack(self, result: FlowResult, kind: str, answer: HttpResult, *, expect_empty: bool = True) -> None:
+    def _ack(self, result: FlowResult, kind: str, answer: HttpResult) -> None:
+        """Record the ack; a flow step is acked with an empty 200 (a submit with errors would carry a body)."""
         error = None if answer.status else answer.body
         result.acks.append(Ack(kind, answer.elapsed, answer.status, error))
         if answer.status != 200:
             raise _Failed(kind, f"HTTP {answer.status or 'no answer'}: {answer.body[:200]}")
-        if expect_empty and answer.body not in ("", None):
+        if answer.body not in ("", None):
             raise _Failed(kind, f"unexpected answer {answer.body[:200]}")
 
     def run(self, index: int, story_key: str, channel: str) -> FlowResult:
@@ -200,11 +202,11 @@ class FlowRunner:
         # 4. Approve: the issue is created and the preview says "Created".
         result.click_sent = time.time()
         self._ack(result, "click", driver.click(message, ActionId.APPROVE, channel_id=channel))
-        key, _ = done = self._wait("created", [("created", channel, ts), ("approve_failed", channel, ts)])
+        key, updated = self._wait("created", [("created", channel, ts), ("approve_failed", channel, ts)])
         result.jira_create_at = self.jira.create_arrived.get(draft_id)
         if key[0] == "approve_failed":
-            raise _Failed("created", _text_with(done[1].args.get("blocks"), "Last Approve failed")[:200])
-        result.created_at = done[1].at
+            raise _Failed("created", _text_with(updated.args.get("blocks"), "Last Approve failed")[:200])
+        result.created_at = updated.at
 
 
 # -- the driving loop ---------------------------------------------------------------------------------------------

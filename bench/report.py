@@ -223,7 +223,9 @@ def render(report: dict[str, Any]) -> str:
     if floor:
         lines.append(
             f"  floor: {floor['requests']} requests in {floor['wall_seconds']:.1f} s, "
-            f"acks >= 3 s: {floor['ack']['slow']}, unanswered: {floor['ack']['no_answer']}"
+            f"acks >= 3 s: {floor['ack']['slow']}, unanswered: {floor['ack']['no_answer']}, "
+            f"CPU {1000 * floor['cpu_seconds'] / max(1, floor['requests']):.1f} ms per request, "
+            f"peak RSS {floor['rss']['total_mb']:.1f} MB"
         )
     jira, slack = doe["jira"], doe["slack"]
     lines += [
@@ -249,8 +251,10 @@ def render(report: dict[str, Any]) -> str:
             f"CPU {p['cpu_seconds']:6.1f} s ({100 * p['cpu_seconds'] / wall:.0f}% of one core over the run)"
         )
     cpu = doe["cpu"]
+    acks_sent = max(1, ack["all"]["n"])
     lines.append(
-        f"CPU over the run: app {cpu['app_seconds']:.1f} s, load driver + fakes (this process) "
+        f"CPU over the run: app {cpu['app_seconds']:.1f} s ({1000 * cpu['app_seconds'] / max(1, flows['run']):.0f} ms "
+        f"per flow, {1000 * cpu['app_seconds'] / acks_sent:.1f} ms per request), load driver + fakes (this process) "
         f"{cpu['harness_seconds']:.1f} s, wall {wall:.1f} s, {report['machine']['cpus']} CPUs"
     )
     redis = doe["redis"]

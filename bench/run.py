@@ -277,6 +277,8 @@ def run_floor(
         # Warm-up: Bolt's first request calls auth.test; neither request is measured.
         driver.command("KAN-1000", channel_id="C0BENCH0000")
         driver.click(message, ActionId.APPROVE, channel_id="C0BENCH0000")
+        sampler = MemorySampler(master=floor.pid).start()
+        sampler.mark()
 
         def command(index: int) -> Ack:
             answer, _ = driver.command(f"KAN-{FIRST_STORY + index}", channel_id=flow_channel(FIRST_STORY + index))
@@ -293,9 +295,18 @@ def run_floor(
             loop = LoadLoop(total=args.flows, concurrency=args.concurrency, deadline=deadline)
             acks += loop.run(work, progress=lambda done, n=name: progress.every(5, f"floor {n}: {done}/{args.flows}"))
         wall = time.monotonic() - started
+        sampler.stop()
     finally:
         floor.stop()
-    return {"requests": len(acks), "wall_seconds": wall, "ack": ack_figures(acks), "log": str(floor.log_path)}
+    rss = sampler.report()
+    return {
+        "requests": len(acks),
+        "wall_seconds": wall,
+        "ack": ack_figures(acks),
+        "rss": rss,
+        "cpu_seconds": sum(p["cpu_seconds"] for p in rss["processes"]),
+        "log": str(floor.log_path),
+    }
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:

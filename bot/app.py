@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def build_slack_client(settings: Settings) -> WebClient:
+    assert settings.slack_bot_token is not None, "checked at start-up"
     client = InstrumentedWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_base_url,

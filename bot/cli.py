@@ -101,6 +101,46 @@ def socket(settings: Settings) -> None:
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
 
+def _terminal(args: argparse.Namespace) -> int:
+    """render/create: Jira settings only when Jira is needed; one-line errors, never a traceback."""
+    from pathlib import Path
+
+    from bot import terminal
+    from bot.errors import DoeError
+    from bot.render import TaskRenderer, TemplatesError
+
+    offline = args.command == "render" and (args.example or args.story_file)
+    try:
+        if offline:
+            templates = os.environ.get("DOE_TEMPLATES_DIR")
+            renderer = TaskRenderer(Path(templates) if templates else None)
+            return terminal.render_command(args, jira=None, renderer=renderer)
+        settings = _settings_or_exit()
+        from bot.app import build_store
+        from bot.gateways.jira_gateway import LibraryJiraGateway
+        from bot.logging_setup import configure_logging
+
+        configure_logging("WARNING", _secrets(settings), fmt="text")
+        renderer = TaskRenderer(settings.doe_templates_dir)
+        jira = LibraryJiraGateway(settings)
+        if args.command == "render":
+            return terminal.render_command(args, jira=jira, renderer=renderer)
+        args.issue_type = settings.jira_issue_type
+        args.link_type = settings.jira_link_type
+        args.blocks_link_type = settings.jira_blocks_link_type
+        store = build_store(settings) if settings.redis_url else None
+        return terminal.create_command(args, jira=jira, renderer=renderer, store=store)
+    except terminal.UsageError as exc:
+        print(f"doe-bot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except TemplatesError as exc:
+        print(f"doe-bot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DoeError as exc:
+        print(f"doe-bot {args.command}: {exc.user_message}", file=sys.stderr)
+        return 3
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="doe-bot", description="Slack app that writes DevOps tasks in Jira.")
     parser.add_argument("--version", action="version", version=f"doe-bot {__version__}")
@@ -111,9 +151,23 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     p_serve.add_argument("--threads", type=int, default=int(os.environ.get("DOE_HTTP_THREADS", "32")))
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN): no public URL needed")
+    from bot import terminal
+
+    p_render = sub.add_parser(
+        "render", help="print the task that would be created, and write its starter files (--out)"
+    )
+    terminal.add_arguments(p_render, creating=False)
+    p_create = sub.add_parser("create", help="create the task in Jira from a terminal or CI, with the guardrails")
+    terminal.add_arguments(p_create, creating=True)
     args = parser.parse_args(argv)
 
+    if args.command in ("render", "create"):
+        raise SystemExit(_terminal(args))
+
     settings = _settings_or_exit()
+    if settings.slack_bot_token is None:
+        print("doe-bot: configuration error: SLACK_BOT_TOKEN is required", file=sys.stderr)
+        raise SystemExit(2)
     from bot.logging_setup import configure_logging
     from bot.render import TaskRenderer, TemplatesError
 

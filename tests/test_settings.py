@@ -32,7 +32,6 @@ def test_pat_picks_data_center() -> None:
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"slack_bot_token": None}, "SLACK_BOT_TOKEN is required"),
         ({"slack_bot_token": "xoxp-user-token"}, "SLACK_BOT_TOKEN"),
         ({"jira_url": "not a url"}, "JIRA_URL"),
         ({"jira_pat": None}, "JIRA_EMAIL + JIRA_API_TOKEN"),
@@ -71,6 +70,12 @@ def test_cli_refuses_to_start_with_one_line_naming_the_setting() -> None:
     assert "JIRA_URL is required" in lines[0]
     assert "secret" not in lines[0].replace("SLACK_SIGNING_SECRET", "")
     assert "Traceback" not in result.stderr
+
+
+def test_cli_serve_needs_the_bot_token() -> None:
+    result = _run_cli({"JIRA_URL": "http://127.0.0.1:9", "JIRA_PAT": "p", "SLACK_SIGNING_SECRET": "s"}, "serve")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "doe-bot: configuration error: SLACK_BOT_TOKEN is required"
 
 
 def test_cli_http_mode_needs_the_signing_secret() -> None:
