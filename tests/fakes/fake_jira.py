@@ -28,6 +28,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import email.parser
+import email.policy
 import hashlib
 import json
 import re
@@ -480,6 +482,7 @@ class FakeJira:
         self._issues: dict[str, dict[str, Any]] = {}
         self._links: list[dict[str, Any]] = []
         self._created: list[str] = []
+        self._attachments: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
         self._next_issue_id = 10001
         self._next_link_id = 10100
         self._faults: list[dict[str, Any]] = []
@@ -1255,6 +1258,46 @@ class FakeJira:
             {"Allow": ",".join(allow)},
         )
 
+    def _add_attachments(self, ref: str, body: bytes, headers: dict[str, str]) -> _Response:
+        """POST /issue/{key}/attachments: multipart/form-data, one or more `file` parts. Jira demands the
+        `X-Atlassian-Token: no-check` header (XSRF) and answers 403 without it."""
+        if headers.get("x-atlassian-token", "").lower() != "no-check":
+            return _errors(403, ["XSRF check failed"])
+        content_type = headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return _errors(415, ["Unsupported Media Type: expected multipart/form-data"])
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        parts = [p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "file"]
+        if not parts:
+            return _errors(400, ["No file was attached."])
+        with self._lock:
+            record = self._issues.get(ref) or next((r for r in self._issues.values() if r["id"] == ref), None)
+            if record is None or record["key"] in self.hidden_keys:
+                return _errors(404, [ISSUE_NOT_FOUND_CLOUD if self.mode == "cloud" else "Issue Does Not Exist"])
+            added = []
+            for part in parts:
+                content = part.get_payload(decode=True) or b""
+                self._next_attachment_id = getattr(self, "_next_attachment_id", 10000) + 1
+                attachment = {
+                    "self": f"{self.url}/rest/api/2/attachment/{self._next_attachment_id}",
+                    "id": str(self._next_attachment_id),
+                    "filename": part.get_filename() or "file",
+                    "created": self._now(),
+                    "size": len(content),
+                    "mimeType": part.get_content_type(),
+                    "content": f"{self.url}/secure/attachment/{self._next_attachment_id}/{part.get_filename()}",
+                }
+                self._attachments.setdefault(record["key"], []).append((attachment, content))
+                added.append(attachment)
+        return _json_response(200, added)
+
+    def attachments_of(self, key: str) -> dict[str, bytes]:
+        """Attachments of an issue: {filename: content}."""
+        with self._lock:
+            return {a["filename"]: content for a, content in self._attachments.get(key, [])}
+
     def _route(
         self,
         method: str,
@@ -1341,6 +1384,10 @@ class FakeJira:
         m = re.fullmatch(r"/issue/([^/]+)", rel)
         if m:
             return allow("GET") or self._get_issue(m.group(1), query, version)
+
+        m = re.fullmatch(r"/issue/([^/]+)/attachments", rel)
+        if m:
+            return allow("POST") or self._add_attachments(m.group(1), body, headers)
 
         if rel == "/issueLink":
             return allow("POST") or self._create_link(body)
