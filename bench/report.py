@@ -213,6 +213,14 @@ def render(report: dict[str, Any]) -> str:
     for name, label, _, _ in SPANS:
         lines.append(_row(label, flows[name]))
     ratio = report.get("ack_p99_vs_floor")
+    server = doe.get("server_ack")
+    if server:
+        lines.append("  app-side ack (doe_ack_seconds: Bolt dispatch inside the worker, from /metrics buckets):")
+        for kind, h in server.items():
+            lines.append(
+                f"    {kind:<20} n {h['count']:>4}  mean {h['mean']:.3f} s  p50 <= {_fmt(h['p50_at_most'])}  "
+                f"p99 <= {_fmt(h['p99_at_most'])}"
+            )
     lines += [
         f"  acks >= 3 s: {ack['slow']}   unanswered: {ack['no_answer']}   non-200: {ack['not_200']}"
         + (f"   doe-bot ack p99 / floor ack p99: {ratio:.1f}" if ratio else ""),

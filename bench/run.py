@@ -28,6 +28,7 @@ import redis
 
 from bench.fakes import BenchJira, BenchSlack
 from bench.flows import Ack, BenchDriver, FlowResult, FlowRunner, LoadLoop, floor_click_message, flow_channel
+from bench.metrics import ack_histogram_delta, scrape_ack_histogram
 from bench.procs import (
     ROOT,
     HarnessError,
@@ -374,6 +375,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             )
         slack.reset()
         jira.reset_counters()
+        server_ack_before = scrape_ack_histogram(app.url)
 
         def flow(index: int) -> FlowResult:
             n = FIRST_STORY + index
@@ -406,6 +408,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         slack_by = slack.calls_by_method()
         all_acks = [a for r in results for a in r.acks]
         redis_figures = draft_sizes(store, namespace, [r.draft_id for r in results if r.draft_id])
+        server_ack = ack_histogram_delta(server_ack_before, scrape_ack_histogram(app.url))
         app.stop()
         sample_preview = runner.sample_preview
         doe: dict[str, Any] = {
@@ -414,6 +417,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             "flows": flow_figures(results),
             "per_flow": [per_flow_record(r) for r in sorted(results, key=lambda r: r.index)],
             "ack": ack_figures(all_acks),
+            "server_ack": server_ack,
             "jira": {
                 "total": sum(jira_by.values()),
                 "calls_per_flow": sum(jira_by.values()) / flows_run,
