@@ -437,7 +437,7 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
         {
             "type": "context",
             "elements": [
-                _mrkdwn(f"The full description ({len(draft.description):,} characters) goes to Jira on Approve.")
+                _mrkdwn(f"The full description ({draft.description_chars:,} characters) goes to Jira on Approve.")
             ],
         }
     )

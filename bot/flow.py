@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.domain.estimate import default_overrides, estimate_priority, estimate_story_points
 from bot.domain.highlights import task_highlights
-from bot.domain.models import Choices, Draft, DraftStatus, Overrides, Story
+from bot.domain.models import Choices, Draft, DraftStatus, Overrides, SiblingTask, Story
 from bot.domain.related import (
     RelatedIssue,
     build_dependencies,
@@ -29,7 +29,7 @@ from bot.domain.related import (
     find_siblings,
     similar_keys,
 )
-from bot.domain.task import build_task_context, task_labels, task_summary
+from bot.domain.task import TaskContext, build_task_context, task_labels, task_summary
 from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
@@ -423,19 +423,15 @@ class DoeFlow:
 
         def apply(draft: Draft) -> None:
             assert draft.story is not None
-            dependencies = build_dependencies(draft.siblings)
-            context = build_task_context(
-                story=draft.story,
-                choices=choices,
-                overrides=overrides,
-                dependencies=dependencies,
-                requester=draft.requester_name or draft.requester_id,
-            )
             draft.choices = choices
             draft.overrides = overrides
+            context = self._context(draft, draft.siblings)
+            dependencies = context.dependencies
             draft.summary = task_summary(draft.story.summary)
             draft.labels = task_labels(choices)
-            draft.description = self.renderer.render_description(context)
+            # The description is rendered again on Approve from these same inputs: a draft keeps the inputs
+            # (a few KB in Redis), not the 20–30 KB of text.
+            draft.description_chars = len(self.renderer.render_description(context))
             draft.highlights = task_highlights(context)
             draft.points_reason, draft.priority_reason = _estimate_reasons(draft.story, overrides)
             draft.notes = [*_story_notes(draft.story, draft.acknowledged_duplicates), *dependencies.warnings]
@@ -544,7 +540,7 @@ class DoeFlow:
                         return
                     siblings = find_siblings(draft.story, related)
                 blocked_by, blocks_keys = dependency_links(siblings)
-                task = self._new_task(draft, blocked_by=blocked_by, blocks_keys=blocks_keys)
+                task = self._new_task(draft, siblings=siblings, blocked_by=blocked_by, blocks_keys=blocks_keys)
                 try:
                     created = self.jira.create_task(task)
                 except JiraOutcomeUnknown:
@@ -570,13 +566,31 @@ class DoeFlow:
         self._release_quietly(final)
         self._update_message(client, channel=channel, ts=ts, message=blocks.build_approved_message(final))
 
-    def _new_task(self, draft: Draft, *, blocked_by: list[str] = (), blocks_keys: list[str] = ()) -> NewTask:
+    def _context(self, draft: Draft, siblings: dict[str, list[SiblingTask]]) -> TaskContext:
+        assert draft.story and draft.choices and draft.overrides
+        return build_task_context(
+            story=draft.story,
+            choices=draft.choices,
+            overrides=draft.overrides,
+            dependencies=build_dependencies(siblings),
+            requester=draft.requester_name or draft.requester_id,
+        )
+
+    def _new_task(
+        self,
+        draft: Draft,
+        *,
+        siblings: dict[str, list[SiblingTask]] | None = None,
+        blocked_by: list[str] = (),
+        blocks_keys: list[str] = (),
+    ) -> NewTask:
+        """The create request; the description is rendered from the draft's inputs (and the freshest siblings)."""
         assert draft.story and draft.overrides
         return NewTask(
             project_key=draft.story.project_key,
             issue_type=self.settings.jira_issue_type,
             summary=draft.summary,
-            description=draft.description,
+            description=self.renderer.render_description(self._context(draft, siblings or draft.siblings)),
             labels=draft.labels,
             priority=draft.overrides.priority,
             story_points=draft.overrides.story_points,

@@ -35,7 +35,7 @@ def _draft(summary: str = "User Dashboard Analytics", description: str = "") -> 
         overrides=overrides,
         summary=task_summary(summary),
         labels=task_labels(choices),
-        description="x" * 25_000,
+        description_chars=25_000,
         highlights=task_highlights(context),
         requester_id="U0REQ",
         channel_id="C0PLAN",

@@ -138,7 +138,7 @@ class Draft(BaseModel):
     overrides: Overrides | None = None
     summary: str = ""
     labels: list[str] = Field(default_factory=list)
-    description: str = ""
+    description_chars: int = 0  # the rendered description's length; the text itself is rendered when needed
     highlights: list[str] = Field(default_factory=list)
     requester_id: str
     requester_name: str = ""

@@ -1,0 +1,207 @@
+"""Renders the starter files of a DevOps task: Kubernetes manifests, Terraform, the CI pipeline and monitoring config.
+
+Unlike the Jira description (bot/render.py), these are real files meant to be committed, so nothing here escapes for
+Jira. They are rendered from Jinja2 templates under ``<templates dir>/starter/``, laid out like the files they make:
+
+- ``common/<path>.jinja`` is rendered for every task;
+- ``cloud/<cloud id>/<path>.jinja``, ``ci/<ci id>/<path>.jinja`` and ``monitoring/<monitoring id>/<path>.jinja``
+  only for that choice;
+- a file or folder whose name starts with ``_`` is a partial (macros, shared values), never a file of its own.
+
+Safety, as for the description:
+
+- The environment is sandboxed (ImmutableSandboxedEnvironment) and uses StrictUndefined, so a template cannot reach
+  Python internals and a typo fails loudly; autoescape is off since no output is HTML.
+- Story text is data. Templates only print slugs, numbers and fixed values from the TaskContext; wherever free text
+  (the story's key or summary) appears it goes through the filter made for the place it lands: ``yaml_str`` (a
+  double-quoted YAML scalar), ``json_str`` (a JSON string), ``hcl_str`` (an HCL string with ``${`` / ``%{`` escaped),
+  ``comment`` (one line that cannot end a ``#``, ``//`` or ``/* */`` comment) or ``label_value`` (a Kubernetes
+  label value).
+- Every file must stay under STARTER_FILE_MAX_BYTES.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import traceback
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from bot.domain.task import TaskContext
+from bot.render import DEFAULT_TEMPLATES_DIR
+
+#: Folder of the starter templates inside the templates directory.
+STARTER_DIR = "starter"
+#: Suffix of a starter template. Not ``.j2``: bot.render.TaskRenderer compiles every ``*.j2`` file with its own
+#: filters, and these templates use the starter filters below.
+TEMPLATE_SUFFIX = ".jinja"
+#: Each rendered file must be smaller than this (Slack snippets and Jira attachments stay small; a template loop
+#: that runs away fails here instead of producing megabytes).
+STARTER_FILE_MAX_BYTES = 100 * 1024
+#: How much of a free-text value a comment or annotation keeps.
+FREE_TEXT_MAX_CHARS = 200
+
+# YAML 1.1 forbids these even inside a double-quoted scalar unless escaped (or reads them as line breaks: NEL, LS,
+# PS); json.dumps leaves them as they are when ensure_ascii is off.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+_LABEL_VALUE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class StarterTemplatesError(Exception):
+    """The starter templates are missing or broken: names the template (and line) so an operator can fix it."""
+
+
+def _one_line(value: Any, max_chars: int = FREE_TEXT_MAX_CHARS) -> str:
+    """Printable characters only, whitespace folded to single spaces, cut to max_chars."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(value))
+    text = " ".join(text.split())
+    if len(text) > max_chars:
+        text = text[: max_chars - 1].rstrip() + "…"
+    return text
+
+
+def yaml_str(value: Any) -> str:
+    """A double-quoted YAML scalar: JSON's string syntax is valid YAML, plus escapes for what YAML does not allow."""
+    quoted = json.dumps(str(value), ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", quoted)
+
+
+def json_str(value: Any) -> str:
+    """A JSON string literal (quotes included)."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def hcl_str(value: Any) -> str:
+    """An HCL string literal (quotes included): JSON escapes, and template sequences turned into literal text."""
+    quoted = json.dumps(str(value), ensure_ascii=True)
+    return quoted.replace("${", "$${").replace("%{", "%%{")
+
+
+def comment_text(value: Any) -> str:
+    """Text for the inside of a comment in YAML, HCL, Groovy or shell: one line that cannot close the comment.
+
+    Newlines (and any other non-printable character) become spaces, ``/*`` and ``*/`` are broken apart, backslashes
+    become slashes (Groovy/Java read ``\\u000a`` as a newline even inside a comment), and ``${{`` / ``{{`` cannot
+    look like a CI expression or a template to a human reader or a later tool.
+    """
+    text = _one_line(value).replace("\\", "/")
+    text = text.replace("*/", "* /").replace("/*", "/ *")
+    return text.replace("{{", "{ {").replace("}}", "} }").replace("${", "$ {")
+
+
+def label_value(value: Any) -> str:
+    """A Kubernetes label value: at most 63 of [A-Za-z0-9._-], starting and ending with an alphanumeric (or empty)."""
+    text = _LABEL_VALUE_CHARS.sub("-", str(value))[:63]
+    return text.strip("._-")
+
+
+def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
+    root = (templates_dir or DEFAULT_TEMPLATES_DIR) / STARTER_DIR
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(str(root)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["yaml_str"] = yaml_str
+    env.filters["json_str"] = json_str
+    env.filters["hcl_str"] = hcl_str
+    env.filters["comment"] = comment_text
+    env.filters["label_value"] = label_value
+    return env
+
+
+def _is_partial(name: str) -> bool:
+    return any(part.startswith("_") for part in name.split("/"))
+
+
+class StarterRenderer:
+    """Renders the starter files; every template is compiled when it is made, so a broken one fails at start-up."""
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
+        root = self.templates_dir / STARTER_DIR
+        if not root.is_dir():
+            raise StarterTemplatesError(
+                f"starter templates not found: {self.templates_dir} has no {STARTER_DIR}/ folder (set DOE_TEMPLATES_DIR)"
+            )
+        self._env = make_starter_environment(self.templates_dir)
+        self._names = sorted(self._env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIX)))
+        for name in self._names:
+            try:
+                self._env.get_template(name)
+            except TemplateError as exc:
+                raise StarterTemplatesError(f"starter template {_where(name, exc)} does not compile: {exc}") from None
+
+    def templates_for(self, context: TaskContext) -> dict[str, str]:
+        """{output path: template name} for the context's cloud, CI and monitoring choices."""
+        prefixes = [
+            "common/",
+            f"cloud/{context.cloud.id}/",
+            f"ci/{context.ci.id}/",
+            f"monitoring/{context.monitoring.id}/",
+        ]
+        chosen: dict[str, str] = {}
+        for name in self._names:
+            if _is_partial(name):
+                continue
+            for prefix in prefixes:
+                if name.startswith(prefix):
+                    path = name[len(prefix) : -len(TEMPLATE_SUFFIX)]
+                    if path in chosen:
+                        raise StarterTemplatesError(f"starter templates {chosen[path]} and {name} both make {path}")
+                    chosen[path] = name
+        return chosen
+
+    def render(self, context: TaskContext) -> dict[str, str]:
+        values = {name: getattr(context, name) for name in type(context).model_fields}
+        files: dict[str, str] = {}
+        for path, name in sorted(self.templates_for(context).items()):
+            try:
+                text = self._env.get_template(name).render(**values)
+            except TemplateError as exc:
+                raise StarterTemplatesError(f"starter template {_where(name, exc)} failed to render: {exc}") from None
+            text = re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+            size = len(text.encode("utf-8"))
+            if size >= STARTER_FILE_MAX_BYTES:
+                raise StarterTemplatesError(
+                    f"starter file {path} is {size} bytes, over the {STARTER_FILE_MAX_BYTES} byte limit ({name})"
+                )
+            files[path] = text
+        if not files:
+            raise StarterTemplatesError(f"no starter templates under {self.templates_dir / STARTER_DIR}")
+        return files
+
+
+def _where(name: str, exc: TemplateError) -> str:
+    """``template:line``: the line of a syntax error, or the innermost template frame of a render error."""
+    line = getattr(exc, "lineno", None)
+    if line:
+        return f"{getattr(exc, 'name', None) or name}:{line}"
+    where = name
+    for frame in traceback.extract_tb(exc.__traceback__):
+        filename = frame.filename.replace("\\", "/")
+        if filename.endswith(TEMPLATE_SUFFIX) and f"/{STARTER_DIR}/" in filename:
+            where = f"{filename.rsplit(f'/{STARTER_DIR}/', 1)[1]}:{frame.lineno}"
+    return where
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer(templates_dir: Path) -> StarterRenderer:
+    return StarterRenderer(templates_dir)
+
+
+def render_starter_files(context: TaskContext, templates_dir: Path | None = None) -> dict[str, str]:
+    """{relative file path: content} of the starter files for the context's cloud x CI x monitoring choices.
+
+    templates_dir is the templates directory (DOE_TEMPLATES_DIR), the one holding ``starter/``; by default the
+    bundled one. Raises StarterTemplatesError, naming the template, when a template is missing or broken.
+    """
+    return _renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).render(context)
