@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bot.domain.task import TaskContext
 #: Where the bundled templates live (top level of the repository / image).
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
+RENDER_CACHE_SIZE = 256
 
 # Characters that start Jira wiki formatting (text effects, links, macros, tables, images, lists, headings).
 # https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa?section=all : "\X escapes special character X".
@@ -75,6 +78,8 @@ def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnv
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates are compiled once at start-up (TaskRenderer checks them all); no stat() per render.
+        auto_reload=False,
     )
     env.filters["code"] = jira_code
     env.filters["inline"] = jira_inline
@@ -96,6 +101,8 @@ class TaskRenderer:
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
         self._env = make_environment(self.templates_dir)
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
         if not (self.templates_dir / DESCRIPTION_TEMPLATE).is_file():
             raise TemplatesError(
                 f"templates not found: {self.templates_dir} has no {DESCRIPTION_TEMPLATE} (set DOE_TEMPLATES_DIR)"
@@ -109,6 +116,19 @@ class TaskRenderer:
                 raise TemplatesError(f"template {where} does not compile: {exc.message}") from None
 
     def render_description(self, context: TaskContext) -> str:
+        """Rendered once per distinct context in this process: the preview and the Approve that follows it on
+        the same instance share one rendering (a few ms of CPU each)."""
+        cache_key = context.model_dump_json()
+        with self._lock:
+            cached = self._cache.get(cache_key)
+            if cached is not None:
+                self._cache.move_to_end(cache_key)
+                return cached
         template = self._env.get_template(DESCRIPTION_TEMPLATE)
         text = template.render(**{name: getattr(context, name) for name in type(context).model_fields})
-        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+        text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+        with self._lock:
+            self._cache[cache_key] = text
+            while len(self._cache) > RENDER_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return text

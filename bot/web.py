@@ -44,7 +44,7 @@ def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) ->
     checked on the raw body either way; only the parsed view of a slash command is repaired here.
     """
     request = BoltRequest(body=raw_body, query=query, headers=headers)
-    if "payload" in raw_body and not raw_body.lstrip().startswith("{"):
+    if not request.body and "payload" in raw_body and not raw_body.lstrip().startswith("{"):
         params = dict(parse_qsl(raw_body, keep_blank_values=True))
         if "payload" not in params and "command" in params:
             request.body = params
