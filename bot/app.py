@@ -54,6 +54,7 @@ def build_app(
     store: DraftStore | None = None,
     renderer: TaskRenderer | None = None,
     work: Executor | None = None,
+    urgent: Executor | None = None,
 ) -> App:
     """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret."""
     flow = DoeFlow(
@@ -62,6 +63,7 @@ def build_app(
         store=store or build_store(settings),
         renderer=renderer or TaskRenderer(settings.doe_templates_dir),
         work=work,
+        urgent=urgent,
     )
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
@@ -74,6 +76,9 @@ def build_app(
         # slow work to the flow's own pool. Bolt's default pool has only 5 threads.
         listener_executor=ThreadPoolExecutor(max_workers=settings.doe_listener_threads, thread_name_prefix="doe"),
         raise_error_for_unhandled_request=False,
+        # Listeners only ack and hand work to the flow's pools, so they can run in the request's own thread:
+        # no hop through Bolt's pool and no 10 ms polling for the ack.
+        process_before_response=True,
     )
     register_listeners(app, flow)
     app.middleware(drop_slack_resends(flow.store))

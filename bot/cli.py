@@ -44,11 +44,12 @@ def create_web_app(settings: Settings):
     store = build_store(settings)
     jira = LibraryJiraGateway(settings)
     work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
-    app = build_app(settings, store=store, jira=jira, work=work)
+    urgent = ThreadPoolExecutor(max_workers=16, thread_name_prefix="doe-urgent")
+    app = build_app(settings, store=store, jira=jira, work=work, urgent=urgent)
     return SlackWSGI(
         app,
         ready_checks={"drafts": store.ping, "jira": cached_check(jira.ping, seconds=15)},
-        background=[work],
+        background=[urgent, work],
     )
 
 

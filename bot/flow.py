@@ -85,6 +85,7 @@ class DoeFlow:
         store: DraftStore,
         renderer: TaskRenderer,
         work: Executor | None = None,
+        urgent: Executor | None = None,
     ) -> None:
         self.settings = settings
         self.jira = jira
@@ -93,6 +94,9 @@ class DoeFlow:
         # Slow work (Jira, rendering, posting) runs here, not in Bolt's listener pool: a burst of slow Jira calls
         # must never delay the acks and views.open calls that Slack times at 3 seconds.
         self.work = work or ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
+        # Calls bound to a trigger_id (views.open within 3 s of the click) get their own pool, so they never
+        # queue behind slow Jira work.
+        self.urgent = urgent or ThreadPoolExecutor(max_workers=16, thread_name_prefix="doe-urgent")
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._groups_lock = threading.Lock()
 
@@ -100,12 +104,14 @@ class DoeFlow:
         self,
         fn: Callable[[], None],
         *,
-        client: WebClient,
+        client: WebClient | None,
         user_id: str,
         channel_id: str | None,
         draft_id: str | None = None,
+        urgent: bool = False,
     ) -> None:
-        """Run `fn` in the work pool, under the draft's correlation id; any failure ends in a message to the user."""
+        """Run `fn` after the ack, in the work pool (or the urgent one), under the draft's correlation id; any
+        failure ends in a message to the user."""
 
         def run() -> None:
             with correlated(draft_id):
@@ -113,12 +119,14 @@ class DoeFlow:
                     fn()
                 except DoeError as exc:
                     log.warning("%s: %s", type(exc).__name__, exc.user_message)
-                    self.tell(client, user_id=user_id, channel_id=channel_id, text=exc.user_message)
+                    if client is not None:
+                        self.tell(client, user_id=user_id, channel_id=channel_id, text=exc.user_message)
                 except Exception:
                     log.exception("unhandled error in background work")
-                    self.tell(client, user_id=user_id, channel_id=channel_id, text=UNEXPECTED)
+                    if client is not None:
+                        self.tell(client, user_id=user_id, channel_id=channel_id, text=UNEXPECTED)
 
-        self.work.submit(run)
+        (self.urgent if urgent else self.work).submit(run)
 
     # -- telling people things ------------------------------------------------------------------------------
 
@@ -153,6 +161,35 @@ class DoeFlow:
 
         With no key the modal is the story picker; its submission continues here through `continue_with`.
         """
+        self.in_background(
+            lambda: self._start(
+                client,
+                story_key=story_key,
+                user_id=user_id,
+                user_name=user_name,
+                channel_id=channel_id,
+                team_id=team_id,
+                trigger_id=trigger_id,
+                respond=respond,
+            ),
+            client=client,
+            user_id=user_id,
+            channel_id=channel_id,
+            urgent=True,
+        )
+
+    def _start(
+        self,
+        client: WebClient,
+        *,
+        story_key: str | None,
+        user_id: str,
+        user_name: str,
+        channel_id: str,
+        team_id: str | None,
+        trigger_id: str,
+        respond: Callable[..., Any],
+    ) -> None:
         draft = Draft(
             story_key=story_key or "",
             requester_id=user_id,
@@ -359,6 +396,9 @@ class DoeFlow:
 
     def closed(self, *, draft_id: str) -> None:
         """The user closed a modal before any preview: forget the draft and free the story."""
+        self.in_background(lambda: self._closed(draft_id=draft_id), client=None, user_id="", channel_id=None)
+
+    def _closed(self, *, draft_id: str) -> None:
         draft = self.store.get(draft_id)
         if draft is not None and draft.status in (DraftStatus.LOADING, DraftStatus.EDITING) and not draft.preview_ts:
             self.store.delete(draft_id)
@@ -642,6 +682,16 @@ class DoeFlow:
 
     def edit(self, client: WebClient, *, draft_id: str, actor: Actor, trigger_id: str) -> None:
         """Reopen the modal pre-filled with the draft's current values; its submit updates the same preview."""
+        self.in_background(
+            lambda: self._edit(client, draft_id=draft_id, actor=actor, trigger_id=trigger_id),
+            client=client,
+            user_id=actor.user_id,
+            channel_id=actor.channel_id,
+            draft_id=draft_id,
+            urgent=True,
+        )
+
+    def _edit(self, client: WebClient, *, draft_id: str, actor: Actor, trigger_id: str) -> None:
         draft = self.store.get(draft_id)
         if draft is None or draft.status is not DraftStatus.PREVIEW:
             self._explain_refusal(client, draft_id=draft_id, actor=actor, current=draft)
@@ -668,6 +718,15 @@ class DoeFlow:
 
     def cancel(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         """Mark the preview cancelled and drop the draft."""
+        self.in_background(
+            lambda: self._cancel(client, draft_id=draft_id, actor=actor),
+            client=client,
+            user_id=actor.user_id,
+            channel_id=actor.channel_id,
+            draft_id=draft_id,
+        )
+
+    def _cancel(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         if not self._allowed_or_told(client, draft_id=draft_id, actor=actor, verb="cancel"):
             return
         draft = self.store.update(

@@ -144,8 +144,9 @@ class AppServer:
             settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
         )
         self.work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="test-work")
-        self.bolt = build_app(settings, store=self.store, work=self.work)
-        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping}, background=[self.work])
+        self.urgent = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-urgent")
+        self.bolt = build_app(settings, store=self.store, work=self.work, urgent=self.urgent)
+        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping}, background=[self.urgent, self.work])
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
