@@ -6,11 +6,10 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.errors import DoeError
 from bot.flow import DoeFlow
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
@@ -81,7 +80,6 @@ def build_app(
         process_before_response=True,
     )
     register_listeners(app, flow)
-    app.middleware(drop_slack_resends(flow.store))
     app.middleware(instrument_client)
     return app
 
@@ -102,23 +100,3 @@ def instrument_client(context: Any, next: Any) -> Any:  # noqa: A002 - Bolt's ar
             retry_handlers=client.retry_handlers,
         )
     return next()
-
-
-def drop_slack_resends(store: DraftStore):
-    """Slack re-sends a request it thinks timed out (X-Slack-Retry-Num). A slash command or button click is
-    identified by its trigger_id, unique per user action: the second copy is acked and dropped, so no second
-    modal, draft or issue comes from it. If the store is down this lets the request through (other guards hold)."""
-
-    def middleware(body: dict, next: Any) -> BoltResponse | None:  # noqa: A002 - Bolt's argument name
-        trigger_id = body.get("trigger_id")
-        kind = "command" if body.get("command") else body.get("type")
-        if trigger_id and kind in ("command", "block_actions"):
-            try:
-                if not store.first_time(f"trigger:{trigger_id}"):
-                    log.info("dropped a %s Slack sent again", kind)
-                    return BoltResponse(status=200, body="")
-            except DoeError:
-                pass
-        return next()
-
-    return middleware

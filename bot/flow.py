@@ -74,6 +74,7 @@ class Actor:
     user_id: str
     channel_id: str | None = None
     message_ts: str | None = None
+    trigger_id: str | None = None  # unique per click: a copy Slack re-sends carries the same one
 
 
 class DoeFlow:
@@ -109,13 +110,21 @@ class DoeFlow:
         channel_id: str | None,
         draft_id: str | None = None,
         urgent: bool = False,
+        once: str | None = None,
     ) -> None:
         """Run `fn` after the ack, in the work pool (or the urgent one), under the draft's correlation id; any
-        failure ends in a message to the user."""
+        failure ends in a message to the user.
+
+        `once` (a trigger_id) drops a request Slack sent twice (X-Slack-Retry-Num): checked here, after the
+        ack, so the ack itself waits for no Redis round trip. If the store is down the work goes ahead (its own
+        guards hold)."""
 
         def run() -> None:
             with correlated(draft_id):
                 try:
+                    if once and not self._first_time(once):
+                        log.info("dropped a request Slack sent again")
+                        return
                     fn()
                 except DoeError as exc:
                     log.warning("%s: %s", type(exc).__name__, exc.user_message)
@@ -127,6 +136,12 @@ class DoeFlow:
                         self.tell(client, user_id=user_id, channel_id=channel_id, text=UNEXPECTED)
 
         (self.urgent if urgent else self.work).submit(run)
+
+    def _first_time(self, trigger_id: str) -> bool:
+        try:
+            return self.store.first_time(f"trigger:{trigger_id}")
+        except DoeError:
+            return True
 
     # -- telling people things ------------------------------------------------------------------------------
 
@@ -176,6 +191,7 @@ class DoeFlow:
             user_id=user_id,
             channel_id=channel_id,
             urgent=True,
+            once=trigger_id,
         )
 
     def _start(
@@ -532,6 +548,7 @@ class DoeFlow:
             user_id=actor.user_id,
             channel_id=actor.channel_id,
             draft_id=draft_id,
+            once=actor.trigger_id,
         )
 
     def _approve(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
@@ -689,6 +706,7 @@ class DoeFlow:
             channel_id=actor.channel_id,
             draft_id=draft_id,
             urgent=True,
+            once=trigger_id,
         )
 
     def _edit(self, client: WebClient, *, draft_id: str, actor: Actor, trigger_id: str) -> None:
@@ -724,6 +742,7 @@ class DoeFlow:
             user_id=actor.user_id,
             channel_id=actor.channel_id,
             draft_id=draft_id,
+            once=actor.trigger_id,
         )
 
     def _cancel(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:

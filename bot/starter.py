@@ -16,7 +16,7 @@ Safety, as for the description:
   (the story's key or summary) appears it goes through the filter made for the place it lands: ``yaml_str`` (a
   double-quoted YAML scalar), ``json_str`` (a JSON string), ``hcl_str`` (an HCL string with ``${`` / ``%{`` escaped),
   ``comment`` (one line that cannot end a ``#``, ``//`` or ``/* */`` comment) or ``label_value`` (a Kubernetes
-  label value).
+  label value). Floats print in fixed notation (``num`` where they are joined into a string with ``~``).
 - Every file must stay under STARTER_FILE_MAX_BYTES.
 """
 
@@ -100,11 +100,29 @@ def label_value(value: Any) -> str:
     return text.strip("._-")
 
 
+def number(value: Any) -> str:
+    """A number as every target format reads it: no exponent (``0.00001``, not ``1e-05``), no trailing zeros."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.10f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _finalize(value: Any) -> Any:
+    # `{{ x }}` of a float: fixed notation, so a small error budget never prints as 1e-05
+    if isinstance(value, float):
+        return number(value)
+    return value
+
+
 def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
     root = (templates_dir or DEFAULT_TEMPLATES_DIR) / STARTER_DIR
     env = ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(str(root)),
         undefined=StrictUndefined,
+        finalize=_finalize,
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -115,6 +133,7 @@ def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSand
     env.filters["hcl_str"] = hcl_str
     env.filters["comment"] = comment_text
     env.filters["label_value"] = label_value
+    env.filters["num"] = number
     return env
 
 
@@ -130,7 +149,8 @@ class StarterRenderer:
         root = self.templates_dir / STARTER_DIR
         if not root.is_dir():
             raise StarterTemplatesError(
-                f"starter templates not found: {self.templates_dir} has no {STARTER_DIR}/ folder (set DOE_TEMPLATES_DIR)"
+                f"starter templates not found: {self.templates_dir} has no {STARTER_DIR}/ folder "
+                "(set DOE_TEMPLATES_DIR)"
             )
         self._env = make_starter_environment(self.templates_dir)
         self._names = sorted(self._env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIX)))

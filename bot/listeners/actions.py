@@ -18,6 +18,7 @@ def _actor(body: dict[str, Any]) -> Actor:
         user_id=body["user"]["id"],
         channel_id=container.get("channel_id") or (body.get("channel") or {}).get("id"),
         message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
+        trigger_id=body.get("trigger_id"),
     )
 
 
