@@ -1,0 +1,808 @@
+"""Validators for generated starter files, each with its ecosystem's own checker where one runs offline.
+
+Every check returns a list of problems, each a string naming the file and, where the checker tells, the line:
+``"k8s/deployment.yaml:42: spec.replicas: 'three' is not of type 'integer'"``. An empty list means valid.
+
+- YAML: PyYAML's safe loader (line from the error mark).
+- Kubernetes manifests: the Kubernetes OpenAPI schemas (strict: unknown fields are errors) bundled per Kubernetes
+  version in the ``kubernetes-validate`` package; no network.
+- Terraform / HCL: ``python-hcl2`` parses it; plus a check that every ``var.``, ``local.``, resource and data source a
+  module refers to is declared in it.
+- GitHub Actions workflows and ``.gitlab-ci.yml``: the SchemaStore / GitLab JSON schemas vendored in
+  ``check-jsonschema`` (``vendor.github-workflows``, ``vendor.gitlab-ci``), with its ECMAScript regex handling.
+- Prometheus rules: ``promtool check rules`` when promtool is on PATH (Debian package ``prometheus``), otherwise a
+  JSON schema of rule files written from the Prometheus documentation (RULE_FILE_SCHEMA); scrape configs against
+  SCRAPE_CONFIG_SCHEMA (Debian's promtool is built without Kubernetes service discovery, so ``promtool check config``
+  would reject any kubernetes_sd_configs).
+- Grafana dashboard JSON, Datadog monitor JSON, CloudWatch alarm Terraform and the Jenkinsfile: structural checks
+  written here (no offline validator exists for them).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import jsonschema
+import kubernetes_validate
+import yaml
+from check_jsonschema.formats import FormatOptions
+from check_jsonschema.parsers.yaml import _normalize as _normalize_yaml
+from check_jsonschema.parsers.yaml import construct_yaml_implementation
+from check_jsonschema.regex_variants import RegexImplementation, RegexVariantName
+from check_jsonschema.schema_loader import BuiltinSchemaLoader
+from kubernetes_validate.utils import SchemaNotFoundError
+
+#: Kubernetes version whose schemas the manifests are checked against (kubernetes-validate bundles 1.25 and later).
+KUBERNETES_VERSION = "1.30"
+#: At most this many schema errors are reported per document.
+MAX_ERRORS = 20
+
+Problems = list[str]
+
+
+def problem(path: str, message: str, line: int | _LazyLine | None = None) -> str:
+    if isinstance(line, _LazyLine):
+        line = line.value
+    return f"{path}:{line}: {message}" if line else f"{path}: {message}"
+
+
+class _LazyLine:
+    """A line looked up only when a problem is reported (finding it means composing the whole document)."""
+
+    def __init__(self, text: str, keys: Sequence[Any], document: int = 0) -> None:
+        self.text, self.keys, self.document = text, keys, document
+
+    @property
+    def value(self) -> int | None:
+        return line_of(self.text, self.keys, self.document)
+
+
+# ------------------------------------------------------------------------------------------------ locating lines
+
+
+def _node_line(node: yaml.Node | None, keys: Sequence[Any]) -> int | None:
+    """1-based line of the value at `keys` in a composed YAML node tree, or of its deepest existing parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(key):
+                    node, line = value_node, key_node.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=64)
+def _composed(text: str) -> tuple[yaml.Node, ...]:
+    try:
+        return tuple(n for n in yaml.compose_all(text, Loader=_YAML_LOADER) if n is not None)
+    except yaml.YAMLError:
+        return ()
+
+
+def line_of(text: str, keys: Sequence[Any], document: int = 0) -> int | None:
+    """Line of a value in YAML (or JSON, which PyYAML reads too) given its path; None when it cannot tell."""
+    nodes = _composed(text)
+    if document >= len(nodes):
+        return None
+    return _node_line(nodes[document], keys)
+
+
+def _dotted(keys: Iterable[Any]) -> str:
+    return ".".join(str(k) for k in keys) or "(top level)"
+
+
+def _leaves(error: jsonschema.ValidationError) -> Iterable[jsonschema.ValidationError]:
+    if not error.context:
+        yield error
+    for sub in error.context or ():
+        yield from _leaves(sub)
+
+
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For anyOf/oneOf failures, the most relevant of the sub-errors deepest in the document: it names the value
+    that is wrong (`rules.0.when: 'sometimes' is not one of ...`) rather than the whole job."""
+    leaves = list(_leaves(error))
+    depth = max(len(leaf.absolute_path) for leaf in leaves)
+    return jsonschema.exceptions.best_match([leaf for leaf in leaves if len(leaf.absolute_path) == depth]) or error
+
+
+def _schema_problems(path: str, text: str, errors: Iterable[jsonschema.ValidationError], document: int = 0) -> Problems:
+    found: Problems = []
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+        best = _deepest(error)
+        keys = list(best.absolute_path)
+        found.append(problem(path, f"{_dotted(keys)}: {best.message}", line_of(text, keys, document)))
+        if len(found) >= MAX_ERRORS:
+            break
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ YAML
+
+
+def load_yaml(path: str, text: str) -> tuple[list[Any], Problems]:
+    """(documents, problems): the non-empty documents of a YAML stream, or a problem with the error's line."""
+    try:
+        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        return [], [problem(path, f"YAML does not parse: {reason}", line)]
+    if not docs:
+        return [], [problem(path, "YAML file has no document")]
+    return docs, []
+
+
+def check_yaml(path: str, text: str) -> Problems:
+    return load_yaml(path, text)[1]
+
+
+# ------------------------------------------------------------------------------------------------ Kubernetes
+
+
+def check_kubernetes(path: str, text: str, version: str = KUBERNETES_VERSION) -> Problems:
+    """Each document against the strict Kubernetes schema of its kind and apiVersion (kubernetes-validate)."""
+    docs, problems = load_yaml(path, text)
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            problems.append(problem(path, "not a Kubernetes object (no kind/apiVersion)", line_of(text, [], index)))
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            keys = list(exc.path)
+            where = f"{doc['kind']} {_dotted(keys)}"
+            problems.append(problem(path, f"{where}: {exc.message}", line_of(text, keys, index)))
+        except SchemaNotFoundError as exc:
+            problems.append(problem(path, exc.message, line_of(text, ["kind"], index)))
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------ Terraform / HCL
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_hcl(text: str) -> dict[str, Any] | Exception:
+    try:
+        return hcl2.loads(text)
+    except Exception as exc:  # lark's UnexpectedInput and friends: they carry the line
+        return exc
+
+
+def load_hcl(path: str, text: str) -> tuple[dict[str, Any] | None, Problems]:
+    """(parsed document, problems); parses each distinct text once."""
+    parsed = _parse_hcl(text)
+    if isinstance(parsed, dict):
+        return parsed, []
+    line = getattr(parsed, "line", None)
+    if not isinstance(line, int) or line < 1:
+        match = re.search(r"line (\d+)", str(parsed))
+        line = int(match.group(1)) if match else None
+    reason = str(parsed).strip().splitlines()[0] if str(parsed).strip() else type(parsed).__name__
+    return None, [problem(path, f"HCL does not parse ({type(parsed).__name__}): {reason}", line)]
+
+
+def check_terraform(path: str, text: str) -> Problems:
+    return load_hcl(path, text)[1]
+
+
+_REF = re.compile(r"(?<![\w.\"-])(var|local|data|[a-z][a-z0-9]*_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
+_NOT_RESOURCES = {"each", "count", "path", "terraform", "self", "module"}
+
+
+def _strip_hcl_comments(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        in_string = False
+        cut = len(line)
+        for i, ch in enumerate(line):
+            if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                in_string = not in_string
+            elif not in_string and (ch == "#" or line.startswith("//", i)):
+                cut = i
+                break
+        out.append(line[:cut])
+    return "\n".join(out)
+
+
+#: Top-level Terraform blocks and how many labels each takes.
+_BLOCK_LABELS = {"resource": 2, "data": 2, "variable": 1, "output": 1, "provider": 1, "module": 1, "locals": 0,
+                 "terraform": 0}  # fmt: skip
+
+
+def _labels(block: Any) -> list[str]:
+    """The labels of a block as python-hcl2 nests them: {'"type"': {'"name"': {body}}} -> ["type", "name"]."""
+    labels: list[str] = []
+    while isinstance(block, dict) and len(block) == 1:
+        ((key, inner),) = block.items()
+        if not (key.startswith('"') and isinstance(inner, dict)):
+            break
+        labels.append(_unquote(key))
+        block = inner
+    return labels
+
+
+def check_terraform_module(files: dict[str, str]) -> Problems:
+    """Files of one Terraform module: every var., local., resource and data reference is declared in it."""
+    variables: set[str] = set()
+    locals_: set[str] = set()
+    resources: set[tuple[str, str]] = set()
+    data: set[tuple[str, str]] = set()
+    parsed: dict[str, str] = {}
+    problems: Problems = []
+    for path, text in files.items():
+        doc, found = load_hcl(path, text)
+        problems += found
+        if doc is None:
+            continue
+        parsed[path] = text
+        for kind, blocks in doc.items():
+            for block in blocks if isinstance(blocks, list) else []:
+                labels = _labels(block)
+                wanted = _BLOCK_LABELS.get(kind)
+                if wanted is not None and len(labels) != wanted:
+                    line = _line_matching(text, rf'(?m)^{kind}(?:\s+"[^"\n]*"){{{len(labels)}}}\s*\{{')
+                    problems.append(problem(path, f"a {kind} block takes {wanted} label(s), found {len(labels)}", line))
+                    continue
+                if kind == "variable":
+                    variables.add(labels[0])
+                elif kind == "locals":
+                    locals_.update(k for k in block if not k.startswith("__"))
+                elif kind == "resource":
+                    resources.add((labels[0], labels[1]))
+                elif kind == "data":
+                    data.add((labels[0], labels[1]))
+    for path, text in parsed.items():
+        for number, line in enumerate(_strip_hcl_comments(text).splitlines(), start=1):
+            for match in _REF.finditer(line):
+                kind, name, attr = match.groups()
+                if kind == "var" and name not in variables:
+                    problems.append(problem(path, f"var.{name} is not declared", number))
+                elif kind == "local" and name not in locals_:
+                    problems.append(problem(path, f"local.{name} is not declared", number))
+                elif kind == "data" and attr and (name, attr) not in data:
+                    problems.append(problem(path, f"data.{name}.{attr} is not declared", number))
+                elif (
+                    kind not in ("var", "local", "data", *_NOT_RESOURCES)
+                    and (kind.split("_")[0] in _PROVIDERS or any(rtype == kind for rtype, _ in resources))
+                    and (kind, name) not in resources
+                ):
+                    problems.append(problem(path, f"{kind}.{name} is not declared", number))
+    return problems
+
+
+_PROVIDERS = {"aws", "google", "azurerm"}
+
+
+def check_cloudwatch_alarms(path: str, text: str) -> Problems:
+    """Terraform that parses, refers only to what it declares, and whose alarms have what CloudWatch requires."""
+    doc, problems = load_hcl(path, text)
+    if doc is None:
+        return problems
+    problems += check_terraform_module({path: text})
+    alarms = 0
+    for block in doc.get("resource", []):
+        for rtype, named in block.items():
+            if _unquote(rtype) != "aws_cloudwatch_metric_alarm":
+                continue
+            for name, body in named.items():
+                alarms += 1
+                where = f"aws_cloudwatch_metric_alarm.{_unquote(name)}"
+                line = _line_matching(text, rf'resource\s+"aws_cloudwatch_metric_alarm"\s+"{_unquote(name)}"')
+                for required in ("alarm_name", "comparison_operator", "evaluation_periods", "threshold"):
+                    if required not in body:
+                        problems.append(problem(path, f"{where} has no {required}", line))
+                if "metric_query" in body:
+                    if not any(q.get("return_data") for q in body["metric_query"]):
+                        problems.append(problem(path, f"{where}: no metric_query has return_data = true", line))
+                else:
+                    for required in ("namespace", "metric_name", "period"):
+                        if required not in body:
+                            problems.append(problem(path, f"{where} has no {required}", line))
+                    if ("statistic" in body) == ("extended_statistic" in body):
+                        problems.append(
+                            problem(path, f"{where} needs exactly one of statistic, extended_statistic", line)
+                        )
+    if not alarms:
+        problems.append(problem(path, "no aws_cloudwatch_metric_alarm resource"))
+    return problems
+
+
+def _line_matching(text: str, pattern: str) -> int | None:
+    match = re.search(pattern, text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+# ------------------------------------------------------------------------------------------------ CI schemas
+
+
+@functools.cache
+def _builtin_validator(schema_name: str) -> jsonschema.protocols.Validator:
+    """check-jsonschema's validator for one of its vendored schemas, built as its CLI builds it (offline)."""
+    regex = RegexImplementation(RegexVariantName.default)
+    loader = BuiltinSchemaLoader(schema_name)
+    return loader.get_validator(schema_name, {}, FormatOptions(regex_impl=regex), regex, fill_defaults=False)
+
+
+def check_with_builtin_schema(path: str, text: str, schema_name: str) -> Problems:
+    """Parses as check-jsonschema does (ruamel.yaml, YAML 1.2: `on:` is a string key, not True), then validates."""
+    docs, problems = load_yaml(path, text)
+    if problems:
+        return problems
+    if len(docs) != 1:
+        return [problem(path, f"expected one YAML document, found {len(docs)}")]
+    doc = _normalize_yaml(construct_yaml_implementation().load(text))
+    return _schema_problems(path, text, _builtin_validator(schema_name).iter_errors(doc))
+
+
+def check_github_workflow(path: str, text: str) -> Problems:
+    return check_with_builtin_schema(path, text, "vendor.github-workflows")
+
+
+def check_gitlab_ci(path: str, text: str) -> Problems:
+    return check_with_builtin_schema(path, text, "vendor.gitlab-ci")
+
+
+# ------------------------------------------------------------------------------------------------ Prometheus
+
+_DURATION = r"^((\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?|0)$"
+_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+#: Prometheus rule files (https://prometheus.io/docs/prometheus/latest/configuration/recording_rules/ and
+#: alerting_rules/), the fields promtool accepts.
+RULE_FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["groups"],
+    "additionalProperties": False,
+    "properties": {
+        "groups": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "rules"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "interval": {"type": "string", "pattern": _DURATION},
+                    "query_offset": {"type": "string", "pattern": _DURATION},
+                    "limit": {"type": "integer", "minimum": 0},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "rules": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["expr"],
+                            "additionalProperties": False,
+                            "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                            "properties": {
+                                "alert": {"type": "string", "minLength": 1},
+                                "record": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+                                "expr": {"type": ["string", "number"]},
+                                "for": {"type": "string", "pattern": _DURATION},
+                                "keep_firing_for": {"type": "string", "pattern": _DURATION},
+                                "labels": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": _LABEL_NAME},
+                                    "additionalProperties": {"type": "string"},
+                                },
+                                "annotations": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": _LABEL_NAME},
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+_RELABEL = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "source_labels": {"type": "array", "items": {"type": "string", "pattern": _LABEL_NAME}},
+        "separator": {"type": "string"},
+        "regex": {"type": "string"},
+        "modulus": {"type": "integer"},
+        "target_label": {"type": "string"},
+        "replacement": {"type": "string"},
+        "action": {
+            "enum": [
+                "replace",
+                "keep",
+                "drop",
+                "keepequal",
+                "dropequal",
+                "hashmod",
+                "labelmap",
+                "labeldrop",
+                "labelkeep",
+                "lowercase",
+                "uppercase",
+            ]
+        },
+    },
+}
+
+#: The part of prometheus.yml a scrape-config file uses (https://prometheus.io/docs/prometheus/latest/configuration/
+#: configuration/#scrape_config), for the fields written here; other keys are rejected so typos show.
+SCRAPE_CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["scrape_configs"],
+    "properties": {
+        "global": {"type": "object"},
+        "scrape_configs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["job_name"],
+                "additionalProperties": False,
+                "properties": {
+                    "job_name": {"type": "string", "minLength": 1},
+                    "metrics_path": {"type": "string", "pattern": "^/"},
+                    "scheme": {"enum": ["http", "https"]},
+                    "scrape_interval": {"type": "string", "pattern": _DURATION},
+                    "scrape_timeout": {"type": "string", "pattern": _DURATION},
+                    "honor_labels": {"type": "boolean"},
+                    "params": {"type": "object"},
+                    "static_configs": {"type": "array"},
+                    "kubernetes_sd_configs": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["role"],
+                            "properties": {
+                                "role": {"enum": ["node", "service", "pod", "endpoints", "endpointslice", "ingress"]},
+                                "namespaces": {
+                                    "type": "object",
+                                    "properties": {
+                                        "names": {"type": "array", "items": {"type": "string"}},
+                                        "own_namespace": {"type": "boolean"},
+                                    },
+                                    "additionalProperties": False,
+                                },
+                            },
+                        },
+                    },
+                    "relabel_configs": {"type": "array", "items": _RELABEL},
+                    "metric_relabel_configs": {"type": "array", "items": _RELABEL},
+                },
+            },
+        },
+    },
+}
+
+
+def check_against_schema(path: str, text: str, schema: dict[str, Any]) -> Problems:
+    docs, problems = load_yaml(path, text)
+    if problems:
+        return problems
+    validator = jsonschema.Draft202012Validator(schema)
+    for index, doc in enumerate(docs):
+        problems += _schema_problems(path, text, validator.iter_errors(doc), index)
+    return problems
+
+
+def promtool_path() -> str | None:
+    return shutil.which("promtool")
+
+
+def run_promtool(path: str, text: str, *args: str) -> Problems:
+    """promtool's verdict; its messages carry YAML line numbers ("line 12: ...") which are kept."""
+    exe = promtool_path()
+    assert exe, "promtool is not on PATH"
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / Path(path).name
+        file.write_text(text, encoding="utf-8")
+        result = subprocess.run([exe, *args, str(file)], capture_output=True, text=True, timeout=60)
+    if result.returncode == 0:
+        return []
+    output = (result.stdout + result.stderr).replace(str(file), path)
+    found = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("Checking ") or line.rstrip(":") == "FAILED":
+            continue
+        line = line.removeprefix("FAILED:").strip().removeprefix(f"{path}:").strip()
+        # promtool says "12:5: group ..." for rules and "line 12: ..." for YAML errors
+        match = re.match(r"(\d+):\d+:", line) or re.search(r"line (\d+)", line)
+        found.append(problem(path, f"promtool: {line}", int(match.group(1)) if match else None))
+    return found or [problem(path, f"promtool exited with {result.returncode}")]
+
+
+def check_prometheus_rules_schema(path: str, text: str) -> Problems:
+    """Without promtool: the rule-file schema, plus balanced Go-template braces in annotations."""
+    problems = check_against_schema(path, text, RULE_FILE_SCHEMA)
+    if problems:
+        return problems
+    for index, doc in enumerate(load_yaml(path, text)[0]):
+        for g, group in enumerate(doc["groups"]):
+            for r, rule in enumerate(group["rules"]):
+                expr = str(rule["expr"])
+                if expr.count("(") != expr.count(")") or expr.count("{") != expr.count("}"):
+                    keys = ["groups", g, "rules", r, "expr"]
+                    problems.append(problem(path, f"{_dotted(keys)}: unbalanced brackets", line_of(text, keys, index)))
+                for name, value in (rule.get("annotations") or {}).items():
+                    if value.count("{{") != value.count("}}"):
+                        keys = ["groups", g, "rules", r, "annotations", name]
+                        msg = f"{_dotted(keys)}: unbalanced template braces"
+                        problems.append(problem(path, msg, line_of(text, keys, index)))
+    return problems
+
+
+def check_prometheus_rules(path: str, text: str) -> Problems:
+    if promtool_path():
+        return run_promtool(path, text, "check", "rules")
+    return check_prometheus_rules_schema(path, text)
+
+
+def check_prometheus_scrape(path: str, text: str) -> Problems:
+    return check_against_schema(path, text, SCRAPE_CONFIG_SCHEMA)
+
+
+# ------------------------------------------------------------------------------------------------ JSON
+
+
+def load_json(path: str, text: str) -> tuple[Any, Problems]:
+    try:
+        return json.loads(text), []
+    except json.JSONDecodeError as exc:
+        return None, [problem(path, f"JSON does not parse: {exc.msg} (column {exc.colno})", exc.lineno)]
+
+
+def check_grafana_dashboard(path: str, text: str) -> Problems:
+    doc, problems = load_json(path, text)
+    if problems:
+        return problems
+    if not isinstance(doc, dict):
+        return [problem(path, "a dashboard is a JSON object")]
+    for key, kind in (("title", str), ("panels", list)):
+        if not isinstance(doc.get(key), kind) or not doc.get(key):
+            problems.append(problem(path, f"dashboard has no {key}", line_of(text, [key])))
+    ids: set[Any] = set()
+    for i, panel in enumerate(doc.get("panels") or []):
+        keys = ["panels", i]
+        if not isinstance(panel, dict):
+            problems.append(problem(path, f"{_dotted(keys)} is not an object", line_of(text, keys)))
+            continue
+        for key in ("type", "title"):
+            if not isinstance(panel.get(key), str) or not panel[key]:
+                problems.append(problem(path, f"{_dotted(keys)} has no {key}", line_of(text, keys)))
+        targets = panel.get("targets")
+        if not isinstance(targets, list) or not targets:
+            problems.append(problem(path, f"{_dotted(keys)} has no targets", line_of(text, keys)))
+        else:
+            for t, target in enumerate(targets):
+                if not isinstance(target, dict) or not target.get("expr") or not target.get("refId"):
+                    tkeys = [*keys, "targets", t]
+                    problems.append(problem(path, f"{_dotted(tkeys)} needs expr and refId", line_of(text, tkeys)))
+        grid = panel.get("gridPos")
+        if not (isinstance(grid, dict) and all(isinstance(grid.get(k), int) for k in ("h", "w", "x", "y"))):
+            problems.append(problem(path, f"{_dotted(keys)} has no gridPos h/w/x/y", line_of(text, keys)))
+        elif grid["x"] + grid["w"] > 24:
+            problems.append(problem(path, f"{_dotted(keys)} is wider than the 24-column grid", line_of(text, keys)))
+        if panel.get("id") in ids:
+            problems.append(problem(path, f"{_dotted(keys)} repeats id {panel.get('id')}", line_of(text, keys)))
+        ids.add(panel.get("id"))
+    return problems
+
+
+_DD_TYPES = {"metric alert", "query alert", "service check", "event alert", "log alert", "composite", "slo alert"}
+_DD_THRESHOLD = re.compile(r"(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def check_datadog_monitors(path: str, text: str) -> Problems:
+    """A list of monitor definitions as the Datadog API takes them; a query's threshold equals options' critical."""
+    doc, problems = load_json(path, text)
+    if problems:
+        return problems
+    if not isinstance(doc, list) or not doc:
+        return [problem(path, "expected a non-empty JSON list of monitors")]
+    names: set[str] = set()
+    for i, monitor in enumerate(doc):
+        line = _LazyLine(text, [i])
+        if not isinstance(monitor, dict):
+            problems.append(problem(path, f"monitor {i} is not an object", line))
+            continue
+        for key in ("name", "type", "query", "message"):
+            if not isinstance(monitor.get(key), str) or not monitor[key].strip():
+                problems.append(problem(path, f"monitor {i} has no {key}", line))
+        if monitor.get("type") not in _DD_TYPES:
+            problems.append(problem(path, f"monitor {i}: unknown type {monitor.get('type')!r}", line))
+        if monitor.get("name") in names:
+            problems.append(problem(path, f"monitor {i}: duplicate name {monitor.get('name')!r}", line))
+        names.add(monitor.get("name"))
+        options = monitor.get("options")
+        thresholds = options.get("thresholds") if isinstance(options, dict) else None
+        if not isinstance(thresholds, dict) or "critical" not in thresholds:
+            problems.append(problem(path, f"monitor {i} has no options.thresholds.critical", line))
+            continue
+        query = str(monitor.get("query", ""))
+        if query.count("(") != query.count(")") or query.count("{") != query.count("}"):
+            problems.append(
+                problem(path, f"monitor {i}: unbalanced brackets in the query", line_of(text, [i, "query"]))
+            )
+        match = _DD_THRESHOLD.search(query)
+        if monitor.get("type") in ("metric alert", "query alert"):
+            if not match:
+                problems.append(
+                    problem(path, f"monitor {i}: query has no trailing comparison", line_of(text, [i, "query"]))
+                )
+            elif float(match.group(2)) != float(thresholds["critical"]):
+                critical = thresholds["critical"]
+                msg = f"monitor {i}: query threshold {match.group(2)} != options.thresholds.critical {critical}"
+                problems.append(problem(path, msg, line_of(text, [i, "options", "thresholds", "critical"])))
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------ Jenkinsfile
+
+
+def _groovy_code(text: str) -> tuple[list[tuple[str, int]], Problems]:
+    """(code characters with their line, problems): Groovy text with comments removed and each string as ``''``."""
+    code: list[tuple[str, int]] = []
+    problems: Problems = []
+    i, line, n = 0, 1, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                problems.append(f"{line}:unterminated /* comment")
+                break
+            line += text.count("\n", i, end)
+            i = end + 2
+        elif text.startswith("'''", i) or text.startswith('"""', i):
+            quote = text[i : i + 3]
+            end = i + 3
+            while True:
+                end = text.find(quote, end)
+                if end < 0 or text[end - 1] != "\\":
+                    break
+                end += 1
+            if end < 0:
+                problems.append(f"{line}:unterminated {quote} string")
+                break
+            code.append(("''", line))
+            line += text.count("\n", i, end)
+            i = end + 3
+        elif ch in "'\"":
+            j = i + 1
+            while j < n and text[j] != ch:
+                if text[j] == "\\":
+                    j += 1
+                elif text[j] == "\n":
+                    break
+                j += 1
+            if j >= n or text[j] != ch:
+                problems.append(f"{line}:unterminated {ch} string")
+                i = j
+                continue
+            code.append(("''", line))
+            i = j + 1
+        else:
+            if ch == "\n":
+                line += 1
+            code.append((ch, line))
+            i += 1
+    return code, problems
+
+
+def check_jenkinsfile(path: str, text: str) -> Problems:
+    """Declarative-pipeline shape: pipeline { agent ... stages { stage(...) } }, balanced outside strings/comments."""
+    code, lexed = _groovy_code(text)
+    problems = [problem(path, msg.split(":", 1)[1], int(msg.split(":", 1)[0])) for msg in lexed]
+    stack: list[tuple[str, int]] = []
+    pairs = {")": "(", "}": "{", "]": "["}
+    for ch, line in code:
+        if ch in "({[":
+            stack.append((ch, line))
+        elif ch in pairs:
+            if not stack or stack[-1][0] != pairs[ch]:
+                problems.append(problem(path, f"unmatched {ch!r}", line))
+                return problems
+            stack.pop()
+    for ch, line in stack:
+        problems.append(problem(path, f"{ch!r} is never closed", line))
+    bare = "".join(ch for ch, _ in code)
+    if not re.search(r"(?m)^pipeline\s*\{", bare):
+        problems.append(problem(path, "no top-level `pipeline {` block (declarative pipeline)"))
+        return problems
+    body = bare[re.search(r"(?m)^pipeline\s*\{", bare).end() :]
+    for pattern, what in (
+        (r"^\s*agent\b", "agent"),
+        (r"\bstages\s*\{", "stages {"),
+        (r"\bstage\s*\(\s*''\s*\)\s*\{", "stage('...') {"),
+        (r"\bsteps\s*\{", "steps {"),
+    ):
+        if not re.search(pattern, body, re.MULTILINE):
+            problems.append(problem(path, f"declarative pipeline has no {what}"))
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------ dispatch
+
+
+def _validator_for(path: str) -> Callable[[str, str], Problems] | None:
+    name = Path(path).name
+    if path.startswith("k8s/") and path.endswith((".yaml", ".yml")):
+        return check_kubernetes
+    if path.startswith(".github/workflows/"):
+        return check_github_workflow
+    if name == ".gitlab-ci.yml":
+        return check_gitlab_ci
+    if name == "Jenkinsfile":
+        return check_jenkinsfile
+    if name == "alert-rules.yaml":
+        return check_prometheus_rules
+    if name == "prometheus-scrape.yaml":
+        return check_prometheus_scrape
+    if name == "grafana-dashboard.json":
+        return check_grafana_dashboard
+    if name == "datadog-monitors.json":
+        return check_datadog_monitors
+    if name == "cloudwatch-alarms.tf":
+        return check_cloudwatch_alarms
+    if name.endswith(".tf"):
+        return check_terraform
+    if name.endswith((".yaml", ".yml")):
+        return check_yaml
+    if name.endswith(".json"):
+        return lambda p, t: load_json(p, t)[1]
+    return None
+
+
+def validate_file(path: str, text: str) -> Problems:
+    validator = _validator_for(path)
+    if validator is None:
+        return [problem(path, "no validator for this kind of file")]
+    return validator(path, text)
+
+
+def validate_files(files: dict[str, str]) -> Problems:
+    """Every file with its validator, then each Terraform folder as a module (cross-file references)."""
+    problems: Problems = []
+    for path, text in sorted(files.items()):
+        problems += validate_file(path, text)
+    modules: dict[str, dict[str, str]] = {}
+    for path, text in files.items():
+        if path.endswith(".tf") and Path(path).name != "cloudwatch-alarms.tf":
+            modules.setdefault(str(Path(path).parent), {})[path] = text
+    for module in modules.values():
+        problems += [p for p in check_terraform_module(module) if p not in problems]
+    return problems
