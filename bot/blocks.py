@@ -433,14 +433,10 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
     notes_block = _notes_section([*draft.notes, *(notes or [])])
     if notes_block:
         blocks.append(notes_block)
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                _mrkdwn(f"The full description ({draft.description_chars:,} characters) goes to Jira on Approve.")
-            ],
-        }
-    )
+    footer = [_mrkdwn(f"The full description ({draft.description_chars:,} characters) goes to Jira on Approve.")]
+    if draft.starter_files:
+        footer.append(_mrkdwn(_starter_line(draft, attached=False)))
+    blocks.append({"type": "context", "elements": footer})
     blocks.append(
         {
             "type": "actions",
@@ -480,7 +476,14 @@ def build_working_message(draft: Draft) -> tuple[str, list[Block]]:
     return f"Creating: {slack_escape(draft.summary)}", blocks
 
 
-def build_approved_message(draft: Draft) -> tuple[str, list[Block]]:
+def _starter_line(draft: Draft, *, attached: bool) -> str:
+    shown = ", ".join(f"`{p}`" for p in draft.starter_files[:12])
+    more = f" and {len(draft.starter_files) - 12} more" if len(draft.starter_files) > 12 else ""
+    verb = "Attached" if attached else "Attached on Approve"
+    return f":paperclip: {verb}: {len(draft.starter_files)} starter files: {shown}{more}"
+
+
+def build_approved_message(draft: Draft, *, attach_problem: str | None = None) -> tuple[str, list[Block]]:
     assert draft.created_key and draft.created_url
     blocks = _preview_head(draft)
     blocks.append(
@@ -492,6 +495,9 @@ def build_approved_message(draft: Draft) -> tuple[str, list[Block]]:
             ),
         }
     )
+    if draft.starter_files:
+        line = f":warning: {attach_problem}" if attach_problem else _starter_line(draft, attached=True)
+        blocks.append({"type": "context", "elements": [_mrkdwn(line)]})
     return f"Created {draft.created_key}: {slack_escape(draft.summary)}", blocks
 
 

@@ -29,13 +29,14 @@ from bot.domain.related import (
     find_siblings,
     similar_keys,
 )
-from bot.domain.task import TaskContext, build_task_context, task_labels, task_summary
+from bot.domain.task import StarterFile, TaskContext, build_task_context, task_labels, task_summary
 from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
 from bot.observability import DRAFTS, correlated
 from bot.render import TaskRenderer
 from bot.settings import Settings
+from bot.starter import attachment_name, render_starter_files, starter_paths
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +490,7 @@ class DoeFlow:
             # (a few KB in Redis), not the 20–30 KB of text.
             draft.description_chars = len(self.renderer.render_description(context))
             draft.highlights = task_highlights(context)
+            draft.starter_files = [f.path for f in context.starter_files]
             draft.points_reason, draft.priority_reason = _estimate_reasons(draft.story, overrides)
             draft.notes = [*_story_notes(draft.story, draft.acknowledged_duplicates), *dependencies.warnings]
             draft.status = DraftStatus.PREVIEW
@@ -621,17 +623,47 @@ class DoeFlow:
         log.info("created %s for %s", created.key, draft.story_key)
         DRAFTS.labels("approved").inc()
         self._release_quietly(final)
-        self._update_message(client, channel=channel, ts=ts, message=blocks.build_approved_message(final))
+        attach_problem = self._attach_starter_files(final)
+        self._update_message(
+            client, channel=channel, ts=ts, message=blocks.build_approved_message(final, attach_problem=attach_problem)
+        )
+        if attach_problem:
+            self.tell(client, user_id=actor.user_id, channel_id=channel, text=attach_problem)
+
+    def _attach_starter_files(self, draft: Draft) -> str | None:
+        """Attach the starter files to the new issue (one request). The issue exists either way: a failure here
+        is reported, never undone."""
+        if not draft.starter_files or draft.starter_attached or not draft.created_key:
+            return None
+        try:
+            files = render_starter_files(self._context(draft, draft.siblings), self.renderer.templates_dir)
+            self.jira.attach_files(draft.created_key, {attachment_name(p): c for p, c in files.items()})
+        except DoeError as exc:
+            log.warning("attaching starter files to %s failed: %s", draft.created_key, type(exc).__name__)
+            return (
+                f"*{draft.created_key}* was created, but attaching its starter files failed: {exc.user_message} "
+                "Run `doe-bot render` with the same choices and `--out DIR` to get them."
+            )
+        self.store.update(
+            draft.id, allowed=(DraftStatus.APPROVED,), change=lambda d: setattr(d, "starter_attached", True)
+        )
+        return None
 
     def _context(self, draft: Draft, siblings: dict[str, list[SiblingTask]]) -> TaskContext:
         assert draft.story and draft.choices and draft.overrides
-        return build_task_context(
+        context = build_task_context(
             story=draft.story,
             choices=draft.choices,
             overrides=draft.overrides,
             dependencies=build_dependencies(siblings),
             requester=draft.requester_name or draft.requester_id,
         )
+        if self.settings.doe_attach_starter_files:
+            context.starter_files = [
+                StarterFile(path=path, attachment=attachment_name(path))
+                for path in starter_paths(context, self.renderer.templates_dir)
+            ]
+        return context
 
     def _new_task(
         self,

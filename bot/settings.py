@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # Templates and runtime
     doe_templates_dir: Path | None = None
     doe_worker_threads: int = Field(default=64, ge=1, le=512)
+    doe_attach_starter_files: bool = True
     doe_listener_threads: int = Field(default=32, ge=1, le=512)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

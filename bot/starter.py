@@ -218,6 +218,16 @@ def _renderer(templates_dir: Path) -> StarterRenderer:
     return StarterRenderer(templates_dir)
 
 
+def starter_paths(context: TaskContext, templates_dir: Path | None = None) -> list[str]:
+    """The relative paths the starter files for these choices will have (cheap: nothing is rendered)."""
+    return sorted(_renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).templates_for(context))
+
+
+def attachment_name(path: str) -> str:
+    """Jira attachments have flat names: `k8s/deployment.yaml` → `k8s_deployment.yaml`."""
+    return path.replace("/", "_")
+
+
 def render_starter_files(context: TaskContext, templates_dir: Path | None = None) -> dict[str, str]:
     """{relative file path: content} of the starter files for the context's cloud x CI x monitoring choices.
 

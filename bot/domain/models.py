@@ -140,6 +140,8 @@ class Draft(BaseModel):
     labels: list[str] = Field(default_factory=list)
     description_chars: int = 0  # the rendered description's length; the text itself is rendered when needed
     highlights: list[str] = Field(default_factory=list)
+    starter_files: list[str] = Field(default_factory=list)  # paths of the files attached on Approve
+    starter_attached: bool = False
     requester_id: str
     requester_name: str = ""
     team_id: str | None = None

@@ -79,6 +79,11 @@ class TaskInfo(BaseModel):
     labels: list[str]
 
 
+class StarterFile(BaseModel):
+    path: str  # where it goes in the repository, e.g. "k8s/deployment.yaml"
+    attachment: str  # its name as a Jira attachment, e.g. "k8s_deployment.yaml"
+
+
 class TaskContext(BaseModel):
     """Everything a template may use. Story text (summary, description) is data, never template source."""
 
@@ -92,6 +97,7 @@ class TaskContext(BaseModel):
     task: TaskInfo
     dependencies: Dependencies
     requester: str
+    starter_files: list[StarterFile] = Field(default_factory=list)  # attached to the issue on Approve
 
 
 def task_summary(story_summary: str) -> str:
