@@ -29,14 +29,14 @@ from bot.domain.related import (
     find_siblings,
     similar_keys,
 )
-from bot.domain.task import StarterFile, TaskContext, build_task_context, task_labels, task_summary
+from bot.domain.task import TaskContext, build_task_context, task_labels, task_summary
 from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
 from bot.observability import DRAFTS, correlated
 from bot.render import TaskRenderer
 from bot.settings import Settings
-from bot.starter import attachment_name, render_starter_files, starter_paths
+from bot.starter import attachment_name, list_starter_files, render_starter_files
 
 log = logging.getLogger(__name__)
 
@@ -659,10 +659,7 @@ class DoeFlow:
             requester=draft.requester_name or draft.requester_id,
         )
         if self.settings.doe_attach_starter_files:
-            context.starter_files = [
-                StarterFile(path=path, attachment=attachment_name(path))
-                for path in starter_paths(context, self.renderer.templates_dir)
-            ]
+            list_starter_files(context, self.renderer.templates_dir)
         return context
 
     def _new_task(

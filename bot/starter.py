@@ -32,7 +32,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bot.domain.task import TaskContext
+from bot.domain.task import StarterFile, TaskContext
 from bot.render import DEFAULT_TEMPLATES_DIR
 
 #: Folder of the starter templates inside the templates directory.
@@ -221,6 +221,14 @@ def _renderer(templates_dir: Path) -> StarterRenderer:
 def starter_paths(context: TaskContext, templates_dir: Path | None = None) -> list[str]:
     """The relative paths the starter files for these choices will have (cheap: nothing is rendered)."""
     return sorted(_renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).templates_for(context))
+
+
+def list_starter_files(context: TaskContext, templates_dir: Path | None = None) -> TaskContext:
+    """The context with `starter_files` filled in, so the description can list what is attached."""
+    context.starter_files = [
+        StarterFile(path=path, attachment=attachment_name(path)) for path in starter_paths(context, templates_dir)
+    ]
+    return context
 
 
 def attachment_name(path: str) -> str:

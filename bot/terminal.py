@@ -36,6 +36,7 @@ from bot.domain.task import TaskContext, build_task_context, task_labels, task_s
 from bot.errors import DoeError, JiraOutcomeUnknown
 from bot.markdown import jira_to_markdown
 from bot.render import TaskRenderer
+from bot.starter import attachment_name, list_starter_files, render_starter_files
 
 CLOUDS = {"aws": Cloud.AWS, "gcp": Cloud.GCP, "google": Cloud.GCP, "azure": Cloud.AZURE}
 CIS = {
@@ -175,6 +176,7 @@ def prepare(
     context = build_task_context(
         story=story, choices=choices, overrides=overrides, dependencies=dependencies, requester=requester
     )
+    list_starter_files(context, renderer.templates_dir)
     description = renderer.render_description(context)
     draft = Draft(
         story_key=story.key,
@@ -185,6 +187,7 @@ def prepare(
         labels=task_labels(choices),
         description_chars=len(description),
         highlights=task_highlights(context),
+        starter_files=[f.path for f in context.starter_files],
         notes=dependencies.warnings,
         requester_id="U0CLI",
         channel_id="C0CLI",
@@ -202,8 +205,6 @@ def block_kit_output(prepared: Prepared) -> str:
 
 
 def write_outputs(prepared: Prepared, *, out: Path, fmt: str, renderer: TaskRenderer) -> list[Path]:
-    from bot.starter import render_starter_files
-
     out.mkdir(parents=True, exist_ok=True)
     written = []
     name = "description.md" if fmt == "markdown" else "description.jira"
@@ -330,6 +331,12 @@ def create_command(args: argparse.Namespace, *, jira: Any, renderer: TaskRendere
             if created is None:
                 raise
         print(f"created {created.key}: {created.url}")
+        files = render_starter_files(prepared.context, renderer.templates_dir)
+        try:
+            jira.attach_files(created.key, {attachment_name(p): c for p, c in files.items()})
+            print(f"attached {len(files)} starter files")
+        except DoeError as exc:
+            print(f"warning: {created.key} was created, but attaching its starter files failed: {exc.user_message}")
         for warning in prepared.context.dependencies.warnings:
             print(f"warning: {warning}")
         return 0
