@@ -102,7 +102,7 @@ def test_the_exact_request_sent_to_jira(slack: SlackDriver, fake_slack: FakeSlac
     assert body["fields"]["priority"] == {"name": "Low"}
     assert body["fields"]["customfield_10016"] == 8
     assert body["fields"]["project"] == {"key": "KAN"}
-    assert body["fields"]["issuetype"] == {"name": "Task"}
+    assert body["fields"]["issuetype"] == {"id": "10002"}  # "Task" resolved against the site's createmeta
     assert body["update"]["issuelinks"] == [{"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": "KAN-15"}}}]
     assert "gcp" in body["fields"]["labels"]
     assert "Jenkinsfile" in body["fields"]["description"] or "pipeline {" in body["fields"]["description"]
