@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.estimate import Estimate
+from bot.domain.fields import MetaField
 from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Draft, Environment, MonitoringStack, Overrides, Story
 from bot.domain.related import RelatedIssue
 from bot.ids import ActionId, BlockId, CallbackId
@@ -352,6 +353,8 @@ def build_task_modal(
             hint="Most data, in minutes, that may be lost in a disaster.",
         ),
     ]
+    for field in draft.ask_fields[:20]:
+        blocks.append(_site_field_input(field, current=draft.extra_fields.get(field.id)))
     return {
         "type": "modal",
         "callback_id": CallbackId.TASK_MODAL,
@@ -365,6 +368,27 @@ def build_task_modal(
 
 
 # -- preview message ------------------------------------------------------------------------------------------
+
+
+def _site_field_input(field: MetaField, *, current: Any) -> Block:
+    """A field this Jira site requires on its create screen: a select of its allowed values, or text."""
+    block_id = f"{BlockId.SITE_FIELD_PREFIX}{field.id}"
+    label = f"{field.name} (required by Jira)"
+    if field.allowed:
+        options = [(a.id, a.label) for a in field.allowed[:100]]
+        first = current[0] if isinstance(current, list) and current else current
+        chosen = first.get("id") if isinstance(first, dict) else None
+        return _static_select(
+            block_id=block_id,
+            action_id=ActionId.SITE_FIELD,
+            label=label,
+            options=options,
+            initial=chosen if chosen in {v for v, _ in options} else None,
+        )
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": ActionId.SITE_FIELD}
+    if current not in (None, ""):
+        element["initial_value"] = str(current)
+    return {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element}
 
 
 def _preview_head(draft: Draft) -> list[Block]:
@@ -463,6 +487,18 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
                         "deny": _plain("Keep it", 30),
                     },
                 },
+                *(
+                    [
+                        {
+                            "type": "button",
+                            "action_id": ActionId.FINISH_IN_JIRA,
+                            "text": _plain("Finish in Jira", 75),
+                            "url": draft.finish_in_jira_url[:3000],
+                        }
+                    ]
+                    if draft.finish_in_jira_url
+                    else []
+                ),
             ],
         }
     )

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.domain.estimate import default_overrides, estimate_priority, estimate_story_points
+from bot.domain.fields import askable, default_json, finish_in_jira_url, missing_required
 from bot.domain.highlights import task_highlights
 from bot.domain.models import Choices, Draft, DraftStatus, Overrides, SiblingTask, Story
 from bot.domain.related import (
@@ -34,7 +35,7 @@ from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, Stor
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
 from bot.observability import DRAFTS, correlated
-from bot.render import TaskRenderer
+from bot.render import TaskRenderer, jira_escape
 from bot.settings import Settings
 from bot.starter import attachment_name, list_starter_files, render_starter_files
 
@@ -75,7 +76,8 @@ class Actor:
     user_id: str
     channel_id: str | None = None
     message_ts: str | None = None
-    trigger_id: str | None = None  # unique per click: a copy Slack re-sends carries the same one
+    trigger_id: str | None = None
+    user_name: str | None = None  # unique per click: a copy Slack re-sends carries the same one
 
 
 class DoeFlow:
@@ -346,6 +348,7 @@ class DoeFlow:
             draft.overrides = overrides
             draft.siblings = find_siblings(story, related)
             draft.related_checked_at = time.time()
+            self._fit_create_screen(draft, story)
             draft.status = DraftStatus.EDITING
             self.store.save(draft)
             DRAFTS.labels("created").inc()
@@ -464,10 +467,26 @@ class DoeFlow:
         self.check_may_act(client, draft=draft, user_id=user_id, verb="edit")
         return draft
 
-    def submit(self, client: WebClient, *, draft_id: str, choices: Choices, overrides: Overrides, user_id: str) -> None:
+    def submit(
+        self,
+        client: WebClient,
+        *,
+        draft_id: str,
+        choices: Choices,
+        overrides: Overrides,
+        user_id: str,
+        site_values: dict[str, Any] | None = None,
+    ) -> None:
         """Render the task and post the preview (or update it in place after Edit)."""
         self.in_background(
-            lambda: self._submit(client, draft_id=draft_id, choices=choices, overrides=overrides, user_id=user_id),
+            lambda: self._submit(
+                client,
+                draft_id=draft_id,
+                choices=choices,
+                overrides=overrides,
+                user_id=user_id,
+                site_values=site_values or {},
+            ),
             client=client,
             user_id=user_id,
             channel_id=None,
@@ -475,13 +494,21 @@ class DoeFlow:
         )
 
     def _submit(
-        self, client: WebClient, *, draft_id: str, choices: Choices, overrides: Overrides, user_id: str
+        self,
+        client: WebClient,
+        *,
+        draft_id: str,
+        choices: Choices,
+        overrides: Overrides,
+        user_id: str,
+        site_values: dict[str, Any],
     ) -> None:
 
         def apply(draft: Draft) -> None:
             assert draft.story is not None
             draft.choices = choices
             draft.overrides = overrides
+            draft.extra_fields = {**draft.extra_fields, **site_values}
             context = self._context(draft, draft.siblings)
             dependencies = context.dependencies
             draft.summary = task_summary(draft.story.summary)
@@ -492,7 +519,11 @@ class DoeFlow:
             draft.highlights = task_highlights(context)
             draft.starter_files = [f.path for f in context.starter_files]
             draft.points_reason, draft.priority_reason = _estimate_reasons(draft.story, overrides)
-            draft.notes = [*_story_notes(draft.story, draft.acknowledged_duplicates), *dependencies.warnings]
+            draft.notes = [
+                *_story_notes(draft.story, draft.acknowledged_duplicates),
+                *draft.screen_notes,
+                *dependencies.warnings,
+            ]
             draft.status = DraftStatus.PREVIEW
 
         try:
@@ -570,6 +601,7 @@ class DoeFlow:
             taken_over = d.status is DraftStatus.APPROVING
             d.status = DraftStatus.APPROVING
             d.approved_by = actor.user_id
+            d.approved_by_name = actor.user_name
             d.last_error = None
 
         draft = self.store.update(
@@ -599,7 +631,13 @@ class DoeFlow:
                         return
                     siblings = find_siblings(draft.story, related)
                 blocked_by, blocks_keys = dependency_links(siblings)
-                task = self._new_task(draft, siblings=siblings, blocked_by=blocked_by, blocks_keys=blocks_keys)
+                task = self._new_task(
+                    draft,
+                    siblings=siblings,
+                    blocked_by=blocked_by,
+                    blocks_keys=blocks_keys,
+                    reporter=self._reporter(client, draft.requester_id),
+                )
                 try:
                     created = self.jira.create_task(task)
                 except JiraOutcomeUnknown:
@@ -624,6 +662,7 @@ class DoeFlow:
         DRAFTS.labels("approved").inc()
         self._release_quietly(final)
         attach_problem = self._attach_starter_files(final)
+        self._trace(client, final, channel=channel, ts=ts)
         self._update_message(
             client, channel=channel, ts=ts, message=blocks.build_approved_message(final, attach_problem=attach_problem)
         )
@@ -669,6 +708,7 @@ class DoeFlow:
         siblings: dict[str, list[SiblingTask]] | None = None,
         blocked_by: list[str] = (),
         blocks_keys: list[str] = (),
+        reporter: dict[str, str] | None = None,
     ) -> NewTask:
         """The create request; the description is rendered from the draft's inputs (and the freshest siblings)."""
         assert draft.story and draft.overrides
@@ -686,7 +726,76 @@ class DoeFlow:
             marker_label=marker_label(draft.id),
             blocked_by=tuple(blocked_by),
             blocks=tuple(blocks_keys),
+            epic_key=draft.story.epic_key,
+            reporter=reporter,
+            extra_fields=draft.extra_fields,
         )
+
+    def _fit_create_screen(self, draft: Draft, story: Story) -> None:
+        """Read the site's create screen (cached): note what it lacks, fill required fields from configured
+        defaults, plan to ask for the rest in the form, or prepare a pre-filled "Finish in Jira" link."""
+        meta = self.jira.create_meta(story.project_key, self.settings.jira_issue_type)
+        if meta is None:
+            return
+        gaps = self.jira.screen_gaps(meta, epic=bool(story.epic_key), reporter=self.settings.doe_set_reporter)
+        notes = [f"Not on the {meta.issue_type_name} screen in {story.project_key}, left out: {', '.join(gaps)}."]
+        draft.screen_notes = notes if gaps else []
+        defaults = self.settings.doe_field_defaults.get(story.project_key, {})
+        draft.extra_fields, draft.ask_fields, cannot = {}, [], []
+        for field in missing_required(meta, provided=set()):
+            if field.id in defaults:
+                try:
+                    draft.extra_fields[field.id] = default_json(field, defaults[field.id])
+                    continue
+                except ValueError as exc:
+                    log.warning("DOE_FIELD_DEFAULTS for %s: %s", story.project_key, exc)
+            (draft.ask_fields if askable(field) else cannot).append(field)
+        draft.finish_in_jira_url = None
+        if cannot:
+            draft.screen_notes.append(
+                f"Jira requires {', '.join(f.name for f in cannot)}, which doe-bot can't fill: use "
+                "Finish in Jira, or set a default in DOE_FIELD_DEFAULTS."
+            )
+            draft.finish_in_jira_url = finish_in_jira_url(
+                base_url=self.settings.jira_base_url,
+                meta=meta,
+                summary=task_summary(story.summary),
+                labels=[],
+                priority_id=None,
+            )
+
+    def _reporter(self, client: WebClient, user_id: str) -> dict[str, str] | None:
+        """The requester's Jira account, from their Slack e-mail (users:read.email). Never fails a creation."""
+        if not self.settings.doe_set_reporter:
+            return None
+        try:
+            profile = client.users_info(user=user_id)["user"].get("profile") or {}
+            email = profile.get("email")
+            return self.jira.find_user(email) if email else None
+        except (SlackApiError, DoeError) as exc:
+            log.info("no reporter for %s: %s", user_id, type(exc).__name__)
+            return None
+
+    def _trace(self, client: WebClient, draft: Draft, *, channel: str | None, ts: str | None) -> None:
+        """Traceability after a creation: a web link from the issue to the Slack preview, and a comment on the
+        story naming the new task and who approved it. Best effort: failures are logged, never shown as errors."""
+        assert draft.created_key and draft.story
+        if self.settings.doe_link_back_to_slack and channel and ts:
+            try:
+                permalink = client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+                self.jira.add_remote_link(draft.created_key, url=permalink, title="Slack: doe-bot preview and approval")
+            except (SlackApiError, DoeError) as exc:
+                log.info("no link back to Slack on %s: %s", draft.created_key, type(exc).__name__)
+        if self.settings.doe_comment_on_story:
+            approver = draft.approved_by_name or draft.approved_by or "someone"
+            body = (
+                f"DevOps task [{draft.created_key}|{draft.created_url}] created by doe-bot from Slack, "
+                f"approved by {jira_escape(approver)}."
+            )
+            try:
+                self.jira.add_comment(draft.story.key, body)
+            except DoeError as exc:
+                log.info("no comment on %s: %s", draft.story.key, type(exc).__name__)
 
     def _approve_failed(
         self, client: WebClient, *, draft: Draft, actor: Actor, channel: str | None, ts: str | None, exc: DoeError

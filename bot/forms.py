@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.fields import MetaField, field_json
 from bot.domain.models import PRIORITIES, Choices, CIPlatform, Cloud, Environment, MonitoringStack, Overrides
 from bot.ids import ActionId, BlockId
 
@@ -35,6 +36,27 @@ def _int(raw: str, *, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise ValueError(f"Enter {what} between {low:,} and {high:,}.")
     return value
+
+
+def parse_site_fields(state: dict[str, Any], fields: list[MetaField]) -> dict[str, Any]:
+    """Values of the fields the site requires (asked in the form) as REST values; FormErrors when missing."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in fields:
+        block_id = f"{BlockId.SITE_FIELD_PREFIX}{field.id}"
+        entry = (state.get(block_id) or {}).get(ActionId.SITE_FIELD) or {}
+        raw = ((entry.get("selected_option") or {}).get("value") if field.allowed else entry.get("value")) or ""
+        raw = str(raw).strip()
+        if not raw or (field.allowed and raw not in {a.id for a in field.allowed}):
+            errors[block_id] = f"Jira requires {field.name}."
+            continue
+        try:
+            values[field.id] = field_json(field, raw)
+        except ValueError:
+            errors[block_id] = f"Enter {field.name} as a number."
+    if errors:
+        raise FormErrors(errors)
+    return values
 
 
 def parse_task_form(state: dict[str, Any]) -> tuple[Choices, Overrides]:

@@ -24,6 +24,7 @@ class BlockId(StrEnum):
     RPO = "doe_rpo"
     PREVIEW_ACTIONS = "doe_preview_actions"
     STORY_PICKER = "doe_story"
+    SITE_FIELD_PREFIX = "doe_field_"  # + the Jira field id: a field the site requires, asked in the form
     SUGGESTIONS = "doe_suggestions"
 
 
@@ -45,6 +46,8 @@ class ActionId(StrEnum):
     STORY_PICKER = "doe_story_search"  # external_select: options served by the app
     PICK_STORY = "doe_pick_story"  # "did you mean" buttons; value is a story key
     CREATE_ANYWAY = "doe_create_anyway"
+    SITE_FIELD = "doe_field_value"
+    FINISH_IN_JIRA = "doe_finish_in_jira"  # a URL button: Slack still sends block_actions, which are acked
 
 
 #: Bot token scopes the code needs (manifest.yml must grant them): slash commands, posting previews and

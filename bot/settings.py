@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     doe_templates_dir: Path | None = None
     doe_worker_threads: int = Field(default=64, ge=1, le=512)
     doe_attach_starter_files: bool = True
+    # Per-project defaults for fields a site requires, e.g. {"KAN": {"components": ["Platform"]}}.
+    doe_field_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    doe_set_reporter: bool = True  # the requester (Slack e-mail → Jira account) as reporter, where allowed
+    doe_link_back_to_slack: bool = True  # a web link on the issue to the Slack preview
+    doe_comment_on_story: bool = True  # a comment on the story naming the new task and who approved it
     doe_listener_threads: int = Field(default=32, ge=1, le=512)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

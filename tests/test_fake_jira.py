@@ -38,6 +38,36 @@ What the fake answers, and where each shape was looked up (no live Jira was reac
   "Not able to sort using field 'summary'." and "Unbounded JQL queries are not allowed here. ..."
 * Shapes: ``search/jql`` -> ``{"issues", "isLast", "nextPageToken"?}`` (backlot, measured); createmeta:
   Cloud ``issueTypes`` / ``fields`` pages, DC ``values`` pages with ``isLast`` (jira.js cloud/server types).
+* Custom fields: select schema ``{"type": "option", "custom": "...customfieldtypes:select", "customId"}`` and
+  createmeta ``allowedValues`` ``[{"self": ".../customFieldOption/<id>", "value", "id"}]`` (atlassian/gajira-create#33
+  on Cloud, AtlassianPS/JiraPS#56 on Server); the textfield/float/userpicker/multiselect keys are Jira's
+  standard plugin keys (not looked up). Option errors: Cloud "Specify a valid 'id' or 'name' for <Name>"
+  (public Cloud clients quoting it); DC "Option value 'X' is not valid" (getsentry/sentry#13001), "Option id
+  'X' is not valid" (pycontribs/jira#798), "Could not find valid 'id' or 'value' in the Parent Option object."
+  for a bare string (lesstif/php-jira-rest-client#470, AtlassianPS/JiraPS#56).
+* Components: DC "Component name 'X' is not valid" (magicdude4eva/graylog-jira-alarmcallback#8), "data was not
+  an array" (gioboa/jira-plugin#53, pycontribs/jira#29); Cloud makes a component of an unknown name, so a
+  caller without the right gets "You do not have permission to create new components. Contact your project
+  admin or Jira admin for assistance." (ankitpokhrel/jira-cli#861). "Component id 'X' is not valid" is a guess.
+* Users: Cloud ``/user/search`` objects (self, accountId, accountType, emailAddress, avatarUrls, displayName,
+  active, timeZone, locale: pycontribs/jira#1842), ``username`` refused with "The query parameter 'username' is
+  not supported in GDPR strict mode." (pycontribs/jira#1842, AtlassianPS/JiraPS#465), anonymous callers get
+  empty results (Atlassian's "Find users" page); DC objects (self, key, name, emailAddress, avatarUrls,
+  displayName, active, deleted, timeZone, locale: DC "Search users" example) and "The username query parameter
+  was not provided" (Jira func tests, Dapplo.Jira#66). Cloud's answer with neither ``query`` nor ``accountId``
+  is the one JiraPS#465 saw for an empty username (a guess for this exact case).
+* Reporter: DC "The reporter specified is not a user." (Jira func tests), "expected Object containing a 'name'
+  property" (seen for ``assignee`` on DC 9.12, guilhemmarchand/TA-jira-service-desk-simple-addon#221); Cloud
+  "Account ID X does not exist." (go-jira/jira#333) and "Reporter is required." for a ``name`` (go-jira/jira#316,
+  amundsen-io/amundsen#1206); without "Modify Reporter" the field "cannot be set" (go-jira/jira#23,
+  ahungry/org-jira#181).
+* Epics: an Epic Link to a non-epic -> ``gh.epic.error.not.found`` (Jira Software's untranslated key, seen on
+  Server/DC: jira-offline, ankitpokhrel/jira-cli#344; Cloud's answer is a guess); team-managed wrong parent ->
+  ``{"parentId": "Given parent work item does not belong to appropriate hierarchy"}`` (a quoted Cloud response).
+* Remote links: ``POST`` -> ``{"id": 100, "self": ".../issue/TST-1/remotelink/100"}`` (Atlassian's "REST API for
+  Remote Issue Links"), missing url/title -> "'URL' is required.", "'Link Text' is required." (pycontribs/jira#157).
+* Comments: ``{"startAt", "maxResults", "total", "comments"}`` (Jira REST docs); an empty body -> errors.comment
+  "Comment body can not be empty!" (public fakes and clients quoting it; the ``comment`` key is from memory).
 """
 
 from __future__ import annotations
@@ -53,6 +83,7 @@ from jira import JIRA, JIRAError
 from tests.fakes.fake_jira import FakeJira
 
 NOT_ON_SCREEN = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
+ISSUE_NOT_FOUND_CLOUD = "Issue does not exist or you do not have permission to see it."
 
 
 @pytest.fixture
@@ -534,3 +565,350 @@ def test_requests_are_recorded(cloud: FakeJira) -> None:
     assert cloud.count("POST", "/issue") == 1 and cloud.count(None, "/field") == 1
     unknown = requests.get(f"{cloud.url}/rest/api/2/nope", auth=(cloud.email, cloud.api_token))
     assert unknown.status_code == 404 and unknown.json()["detail"] == "No endpoint GET /rest/api/2/nope."
+
+
+# ---------------------------------------------------------------------------------------------- fields & screens
+
+RITA_ID = "5b10ac8d82e05b22cc7d4ef5"
+
+
+def task(**extra: object) -> dict:
+    return {"fields": {"project": {"key": "KAN"}, "issuetype": {"name": "Task"}, "summary": "x", **extra}}
+
+
+def rejected(client: JIRA, payload: dict) -> dict:
+    with pytest.raises(JIRAError) as err:
+        post_issue(client, payload)
+    assert err.value.status_code == 400
+    return err.value.response.json()["errors"]
+
+
+def test_custom_fields_show_in_field_list_and_createmeta(cloud: FakeJira) -> None:
+    cloud.add_field("customfield_10050", "Team", kind="option", allowed_values=["Platform", "Payments"])
+    cloud.add_field("customfield_10051", "Areas", kind="array-option", allowed_values=["web", "api"])
+    cloud.add_field("customfield_10052", "Cost", kind="number")
+    cloud.add_field("customfield_10053", "Notes")
+    cloud.add_field("customfield_10054", "Approver", kind="user")
+    cloud.add_field("customfield_10055", "Hidden", on_screen=False)
+    cloud.required_fields["customfield_10050"] = "Team"
+    client = cloud_client(cloud)
+    fields = {f["id"]: f for f in client.fields()}
+    team = fields["customfield_10050"]
+    assert team["custom"] is True and team["clauseNames"] == ["cf[10050]", "Team"]
+    assert team["schema"] == {
+        "type": "option",
+        "custom": "com.atlassian.jira.plugin.system.customfieldtypes:select",
+        "customId": 10050,
+    }
+    assert fields["customfield_10051"]["schema"]["items"] == "option"
+    assert fields["customfield_10051"]["schema"]["custom"].endswith(":multiselect")
+    assert fields["customfield_10052"]["schema"]["custom"].endswith(":float")
+    assert fields["customfield_10053"]["schema"]["custom"].endswith(":textfield")
+    assert fields["customfield_10054"]["schema"] == {
+        "type": "user",
+        "custom": "com.atlassian.jira.plugin.system.customfieldtypes:userpicker",
+        "customId": 10054,
+    }
+    for type_id in ("10001", "10004", "10005"):  # every issue type has them on its screen
+        meta = {f["fieldId"]: f for f in client._get_json(f"issue/createmeta/KAN/issuetypes/{type_id}")["fields"]}
+        assert {"customfield_10050", "customfield_10051", "customfield_10054"} <= set(meta)
+        assert "customfield_10055" not in meta
+    meta = {f["fieldId"]: f for f in client._get_json("issue/createmeta/KAN/issuetypes/10002")["fields"]}
+    assert meta["customfield_10050"]["required"] is True
+    platform, payments = meta["customfield_10050"]["allowedValues"]
+    assert set(platform) == {"self", "value", "id"} and platform["value"] == "Platform"
+    assert platform["self"].endswith(f"/rest/api/2/customFieldOption/{platform['id']}")
+    assert meta["customfield_10051"]["operations"] == ["add", "set", "remove"]
+
+    assert rejected(client, task()) == {"customfield_10050": "Team is required."}
+    assert rejected(client, task(customfield_10050={"value": "Nope"})) == {
+        "customfield_10050": "Specify a valid 'id' or 'name' for Team"
+    }
+    assert rejected(client, task(customfield_10050="Platform", customfield_10052="3")) == {
+        "customfield_10050": "Specify a valid 'id' or 'name' for Team",
+        "customfield_10052": "Operation value must be a number",
+    }
+    assert rejected(client, task(customfield_10050={"value": "Platform"}, customfield_10055="x")) == {
+        "customfield_10055": NOT_ON_SCREEN.format("customfield_10055")
+    }
+    response = post_issue(
+        client,
+        task(
+            customfield_10050={"id": payments["id"]},
+            customfield_10051=[{"value": "api"}],
+            customfield_10052=2.5,
+            customfield_10053="hello",
+            customfield_10054={"accountId": RITA_ID},
+        ),
+    )
+    got = client._get_json(f"issue/{response.json()['key']}")["fields"]
+    assert got["customfield_10050"] == payments
+    assert [o["value"] for o in got["customfield_10051"]] == ["api"]
+    assert (got["customfield_10052"], got["customfield_10053"]) == (2.5, "hello")
+    assert got["customfield_10054"]["displayName"] == "Rita Requester"
+    assert got["customfield_10055"] is None  # unset custom fields show as null
+
+
+def test_option_errors_on_data_center(dc: FakeJira) -> None:
+    dc.add_field("customfield_10050", "Team", kind="option", allowed_values=["Platform"])
+    client = dc_client(dc)
+    assert rejected(client, task(customfield_10050={"value": "Nope"})) == {
+        "customfield_10050": "Option value 'Nope' is not valid"
+    }
+    assert rejected(client, task(customfield_10050={"id": "1"})) == {"customfield_10050": "Option id '1' is not valid"}
+    assert rejected(client, task(customfield_10050="Platform")) == {
+        "customfield_10050": "Could not find valid 'id' or 'value' in the Parent Option object."
+    }
+    assert post_issue(client, task(customfield_10050={"value": "Platform"})).status_code == 201
+
+
+def test_components_of_a_project(cloud: FakeJira, dc: FakeJira) -> None:
+    client = cloud_client(cloud)
+    meta = {f["fieldId"] for f in client._get_json("issue/createmeta/KAN/issuetypes/10002")["fields"]}
+    assert "components" not in meta  # a project without components has no such field on its screen
+    assert rejected(client, task(components=[{"name": "Backend"}])) == {
+        "components": NOT_ON_SCREEN.format("components")
+    }
+    cloud.components["KAN"] = ["Backend", "Frontend"]
+    meta = {f["fieldId"]: f for f in client._get_json("issue/createmeta/KAN/issuetypes/10002")["fields"]}
+    backend, frontend = meta["components"]["allowedValues"]
+    assert set(backend) == {"self", "id", "name"} and backend["self"].endswith(f"/rest/api/2/component/{backend['id']}")
+    assert meta["components"]["schema"] == {"type": "array", "items": "component", "system": "components"}
+    assert client.project("KAN").raw["components"] == [backend, frontend]
+    assert rejected(client, task(components=[{"name": "Mobile"}])) == {
+        "components": "You do not have permission to create new components. Contact your project admin or Jira "
+        "admin for assistance."
+    }
+    assert rejected(client, task(components={"name": "Backend"})) == {"components": "data was not an array"}
+    key = post_issue(client, task(components=[{"name": "Backend"}, {"id": frontend["id"]}])).json()["key"]
+    assert client.issue(key).raw["fields"]["components"] == [backend, frontend]
+
+    dc.components["KAN"] = ["Backend"]
+    d = dc_client(dc)
+    assert rejected(d, task(components=[{"name": "Mobile"}])) == {"components": "Component name 'Mobile' is not valid"}
+    assert rejected(d, task(components=[{"id": "999"}])) == {"components": "Component id '999' is not valid"}
+
+
+@pytest.mark.parametrize(
+    ("field", "type_name", "value"),
+    [
+        ("labels", "Task", ["devops"]),
+        ("priority", "Task", {"name": "High"}),
+        ("reporter", "Task", {"accountId": RITA_ID}),
+        ("parent", "Sub-task", {"key": "KAN-15"}),
+        ("customfield_10016", "Task", 3),
+        ("customfield_10014", "Task", "KAN-14"),
+    ],
+)
+def test_a_field_off_the_screen_is_missing_and_refused(
+    cloud: FakeJira, field: str, type_name: str, value: object
+) -> None:
+    client = cloud_client(cloud)
+    type_id = {"Task": "10002", "Sub-task": "10005"}[type_name]
+    meta = {f["fieldId"] for f in client._get_json(f"issue/createmeta/KAN/issuetypes/{type_id}")["fields"]}
+    assert field in meta
+    cloud.screen_hidden_fields.add(field)
+    meta = {f["fieldId"] for f in client._get_json(f"issue/createmeta/KAN/issuetypes/{type_id}")["fields"]}
+    assert field not in meta
+    payload = {"project": {"key": "KAN"}, "issuetype": {"name": type_name}, "summary": "x", field: value}
+    assert rejected(client, {"fields": payload}) == {field: NOT_ON_SCREEN.format(field)}
+
+
+# ---------------------------------------------------------------------------------------------- users
+
+
+def test_user_search_cloud(cloud: FakeJira) -> None:
+    client = cloud_client(cloud)
+    [rita] = client.search_users(query="rita@example.com")
+    assert (rita.accountId, rita.displayName, rita.emailAddress, rita.active) == (
+        RITA_ID,
+        "Rita Requester",
+        "rita@example.com",
+        True,
+    )
+    assert rita.raw["accountType"] == "atlassian" and "name" not in rita.raw and "key" not in rita.raw
+    assert [u["accountId"] for u in client._get_json("user/search", params={"query": "Requ"})] == [RITA_ID]
+    assert client._get_json("user/search", params={"query": "nobody@example.com"}) == []
+    assert client._get_json("user/search", params={"accountId": RITA_ID})[0]["displayName"] == "Rita Requester"
+    cloud.add_user("olga@example.com", "Olga Old", active=False)
+    assert client._get_json("user/search", params={"query": "olga"}) == []  # Cloud lists active users only
+    cloud.cloud_hidden_emails.add("rita@example.com")
+    assert "emailAddress" not in client._get_json("user/search", params={"query": "rita"})[0]
+    with pytest.raises(JIRAError) as err:
+        client.search_users(user="rita")  # `username` is gone from Cloud
+    assert (err.value.status_code, err.value.text) == (
+        400,
+        "The query parameter 'username' is not supported in GDPR strict mode.",
+    )
+    assert requests.get(f"{cloud.url}/rest/api/2/user/search?query=rita").status_code == 401
+
+
+def test_user_search_data_center(dc: FakeJira) -> None:
+    client = dc_client(dc)
+    [rita] = client.search_users(user="rita@example.com")
+    assert (rita.name, rita.key, rita.emailAddress, rita.displayName) == (
+        "rita",
+        "JIRAUSER10100",
+        "rita@example.com",
+        "Rita Requester",
+    )
+    assert "accountId" not in rita.raw and rita.raw["self"].endswith("/rest/api/2/user?username=rita")
+    assert [u["name"] for u in client._get_json("user/search", params={"username": "Rita Req"})] == ["rita"]
+    assert client._get_json("user/search", params={"username": "zed"}) == []
+    dc.add_user("olga@example.com", "Olga Old", name="olga", active=False)
+    assert client._get_json("user/search", params={"username": "olga"}) == []
+    assert client.search_users(user="olga", includeInactive=True)[0].active is False
+    with pytest.raises(JIRAError) as err:
+        client.search_users(query="rita")  # Data Center knows no `query`
+    assert (err.value.status_code, err.value.text) == (400, "The username query parameter was not provided")
+
+
+def test_reporter_on_create(cloud: FakeJira, dc: FakeJira) -> None:
+    client = cloud_client(cloud)
+    key = post_issue(client, task(reporter={"accountId": RITA_ID})).json()["key"]
+    issue = client.issue(key)
+    assert (issue.fields.reporter.accountId, issue.fields.reporter.displayName) == (RITA_ID, "Rita Requester")
+    assert issue.fields.creator.displayName == "doe-bot"
+    assert rejected(client, task(reporter={"accountId": "nope"})) == {"reporter": "Account ID nope does not exist."}
+    assert rejected(client, task(reporter={"name": "rita"})) == {"reporter": "Reporter is required."}
+    cloud.reporter_settable = False  # no "Modify Reporter" permission: still on the screen, refused
+    meta = {f["fieldId"] for f in client._get_json("issue/createmeta/KAN/issuetypes/10002")["fields"]}
+    assert "reporter" in meta
+    assert rejected(client, task(reporter={"accountId": RITA_ID})) == {"reporter": NOT_ON_SCREEN.format("reporter")}
+
+    d = dc_client(dc)
+    key = post_issue(d, task(reporter={"name": "rita"})).json()["key"]
+    assert d.issue(key).fields.reporter.name == "rita"
+    assert rejected(d, task(reporter={"name": "zed"})) == {"reporter": "The reporter specified is not a user."}
+    assert rejected(d, task(reporter={"accountId": RITA_ID})) == {
+        "reporter": "expected Object containing a 'name' property"
+    }
+    assert d.search_issues("reporter = rita", json_result=True)["issues"][0]["key"] == key
+
+
+# ---------------------------------------------------------------------------------------------- epics
+
+
+def test_company_managed_epics_use_epic_link(cloud: FakeJira, dc: FakeJira) -> None:
+    client = cloud_client(cloud)
+    meta = {f["fieldId"] for f in client._get_json("issue/createmeta/KAN/issuetypes/10002")["fields"]}
+    assert "customfield_10014" in meta and "parent" not in meta
+    epic_meta = {f["fieldId"] for f in client._get_json("issue/createmeta/KAN/issuetypes/10004")["fields"]}
+    assert "customfield_10014" not in epic_meta
+    key = post_issue(client, task(customfield_10014="KAN-14")).json()["key"]
+    fields = client._get_json(f"issue/{key}")["fields"]
+    assert fields["customfield_10014"] == "KAN-14" and fields["parent"]["key"] == "KAN-14"  # Cloud shows both
+    assert rejected(client, task(customfield_10014="KAN-15")) == {"customfield_10014": "gh.epic.error.not.found"}
+    assert rejected(client, task(parent={"key": "KAN-14"})) == {"parent": NOT_ON_SCREEN.format("parent")}
+    assert client.project("KAN").raw["simplified"] is False
+
+    d = dc_client(dc)
+    dc.add_issue("KAN-9", "Auth epic", issue_type="Epic")
+    key = post_issue(d, task(customfield_10014="KAN-9")).json()["key"]
+    fields = d._get_json(f"issue/{key}")["fields"]
+    assert fields["customfield_10014"] == "KAN-9" and "parent" not in fields  # Data Center: no parent
+    assert d.search_issues('"Epic Link" = KAN-9', json_result=True)["issues"][0]["key"] == key
+
+
+def test_team_managed_epics_are_parents(cloud: FakeJira) -> None:
+    cloud.project_style["KAN"] = "team"
+    client = cloud_client(cloud)
+    assert client.project("KAN").raw["simplified"] is True and client.project("KAN").raw["style"] == "next-gen"
+    meta = {f["fieldId"]: f for f in client._get_json("issue/createmeta/KAN/issuetypes/10002")["fields"]}
+    assert "customfield_10014" not in meta and meta["parent"]["schema"] == {"type": "issuelink", "system": "parent"}
+    epic_meta = {f["fieldId"] for f in client._get_json("issue/createmeta/KAN/issuetypes/10004")["fields"]}
+    assert "parent" not in epic_meta
+    key = post_issue(client, task(parent={"key": "KAN-14"})).json()["key"]
+    fields = client._get_json(f"issue/{key}")["fields"]
+    assert fields["customfield_10014"] is None
+    parent = fields["parent"]
+    assert set(parent) == {"id", "key", "self", "fields"} and parent["key"] == "KAN-14"
+    assert set(parent["fields"]) == {"summary", "status", "priority", "issuetype"}
+    assert parent["fields"]["issuetype"]["name"] == "Epic"
+    # the seeded story's epic (add_issue(epic=...)) is its parent here too
+    assert client._get_json("issue/KAN-15")["fields"]["parent"]["key"] == "KAN-14"
+    assert client._get_json("issue/KAN-15")["fields"]["customfield_10014"] is None
+    hierarchy = "Given parent work item does not belong to appropriate hierarchy"
+    assert rejected(client, task(parent={"key": "KAN-15"})) == {"parentId": hierarchy}
+    cloud.add_issue("OPS-1", "Other epic", issue_type="Epic")
+    assert rejected(client, task(parent={"key": "OPS-1"})) == {"parentId": hierarchy}
+    assert rejected(client, task(customfield_10014="KAN-14")) == {
+        "customfield_10014": NOT_ON_SCREEN.format("customfield_10014")
+    }
+    hits = client._get_json("search/jql", params={"jql": "parent = KAN-14", "fields": "summary"})["issues"]
+    assert {h["key"] for h in hits} == {"KAN-15", key}
+
+
+# ---------------------------------------------------------------------------------------------- remote links & comments
+
+
+def test_remote_links(cloud: FakeJira, dc: FakeJira) -> None:
+    client = cloud_client(cloud)
+    link = client.add_simple_link("KAN-15", {"url": "https://slack.example/t/1", "title": "Slack thread"})
+    assert link.raw == {"id": 10000, "self": f"{cloud.url}/rest/api/2/issue/KAN-15/remotelink/10000"}
+    with pytest.warns(Warning, match="applicationlinks"):  # the library asks /rest/applinks first
+        client.add_remote_link("KAN-15", {"url": "https://ci.example/1", "title": "CI"}, globalId="ci-1")
+    url = client._get_url("issue/KAN-15/remotelink")
+    again = client._session.post(
+        url, data=json.dumps({"globalId": "ci-1", "object": {"url": "https://ci.example/2", "title": "CI #2"}})
+    )
+    assert again.status_code == 200 and again.json()["id"] == 10001  # same globalId: updated in place
+    links = client._get_json("issue/KAN-15/remotelink")
+    assert [(x["id"], x["object"]["title"]) for x in links] == [(10000, "Slack thread"), (10001, "CI #2")]
+    assert links[1]["globalId"] == "ci-1" and "globalId" not in links[0]
+    assert [r.object.url for r in client.remote_links("KAN-15")] == [
+        "https://slack.example/t/1",
+        "https://ci.example/2",
+    ]
+    assert cloud.remote_links_of("KAN-15") == links
+    with pytest.raises(JIRAError) as err:
+        client._session.post(url, data=json.dumps({"object": {"url": ""}}))
+    assert err.value.response.json()["errors"] == {"url": "'URL' is required.", "title": "'Link Text' is required."}
+    cloud.hidden_keys.add("KAN-14")
+    with pytest.raises(JIRAError) as err:
+        client.add_simple_link("KAN-14", {"url": "https://x.example", "title": "x"})
+    assert (err.value.status_code, err.value.text) == (404, ISSUE_NOT_FOUND_CLOUD)
+
+    d = dc_client(dc)
+    with pytest.raises(JIRAError) as err:
+        d._get_json("issue/KAN-99/remotelink")
+    assert (err.value.status_code, err.value.text) == (404, "Issue Does Not Exist")
+
+
+def test_comments(cloud: FakeJira, dc: FakeJira) -> None:
+    client = cloud_client(cloud)
+    comment = client.add_comment("KAN-15", "h3. DevOps task\nCreated *KAN-16*.")
+    assert comment.body == "h3. DevOps task\nCreated *KAN-16*." and comment.author.displayName == "doe-bot"
+    assert set(comment.raw) >= {"id", "self", "author", "body", "updateAuthor", "created", "updated"}
+    assert comment.raw["self"] == f"{cloud.url}/rest/api/2/issue/{cloud.issue('KAN-15')['id']}/comment/{comment.id}"
+    client.add_comment("KAN-15", "second")
+    page = client._get_json("issue/KAN-15/comment")
+    assert (page["startAt"], page["total"], [c["body"] for c in page["comments"]]) == (
+        0,
+        2,
+        ["h3. DevOps task\nCreated *KAN-16*.", "second"],
+    )
+    assert [c.body for c in client.comments("KAN-15")] == [c["body"] for c in cloud.comments_of("KAN-15")]
+    assert (
+        client._get_json("search/jql", params={"jql": "comment ~ second", "fields": "summary"})["issues"][0]["key"]
+        == "KAN-15"
+    )
+    with pytest.raises(JIRAError) as err:
+        client.add_comment("KAN-15", "  ")
+    assert err.value.response.json() == {"errorMessages": [], "errors": {"comment": "Comment body can not be empty!"}}
+    for key in ("KAN-999", "KAN-14"):
+        cloud.hidden_keys.add("KAN-14")
+        with pytest.raises(JIRAError) as err:
+            client.add_comment(key, "hi")
+        assert (err.value.status_code, err.value.text) == (404, ISSUE_NOT_FOUND_CLOUD)
+
+    d = dc_client(dc)
+    d.add_comment("KAN-1", "on DC")
+    assert d._get_json("issue/KAN-1/comment")["comments"][0]["author"]["name"] == "doe-bot"
+    dc.hidden_keys.add("KAN-2")
+    with pytest.raises(JIRAError) as err:
+        d.comments("KAN-2")
+    assert (err.value.status_code, err.value.text) == (
+        404,
+        "You do not have the permission to see the specified issue.",
+    )

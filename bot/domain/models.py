@@ -8,8 +8,11 @@ from __future__ import annotations
 import secrets
 import time
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
+
+from bot.domain.fields import MetaField
 
 
 class Cloud(StrEnum):
@@ -142,6 +145,13 @@ class Draft(BaseModel):
     highlights: list[str] = Field(default_factory=list)
     starter_files: list[str] = Field(default_factory=list)  # paths of the files attached on Approve
     starter_attached: bool = False
+    # The site's create screen (issue 7): values for required fields (configured defaults or asked in the form),
+    # the fields still to ask for, and a pre-filled Jira create link when doe-bot cannot fill everything.
+    extra_fields: dict[str, Any] = Field(default_factory=dict)
+    ask_fields: list[MetaField] = Field(default_factory=list)
+    finish_in_jira_url: str | None = None
+    screen_notes: list[str] = Field(default_factory=list)
+    approved_by_name: str | None = None
     requester_id: str
     requester_name: str = ""
     team_id: str | None = None

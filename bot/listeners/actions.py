@@ -19,6 +19,7 @@ def _actor(body: dict[str, Any]) -> Actor:
         channel_id=container.get("channel_id") or (body.get("channel") or {}).get("id"),
         message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
         trigger_id=body.get("trigger_id"),
+        user_name=(body.get("user") or {}).get("name") or (body.get("user") or {}).get("username"),
     )
 
 
@@ -116,5 +117,13 @@ def register(app: App, flow: DoeFlow) -> None:
     app.action(ActionId.CANCEL.value)(handle_action_cancel(flow))
     app.action(ActionId.PICK_STORY.value)(handle_action_pick_story(flow))
     app.action(ActionId.CREATE_ANYWAY.value)(handle_action_create_anyway(flow))
-    for passive in (ActionId.CLOUD, ActionId.CI, ActionId.MONITORING, ActionId.PRIORITY, ActionId.OPEN_IN_JIRA):
+    for passive in (
+        ActionId.CLOUD,
+        ActionId.CI,
+        ActionId.MONITORING,
+        ActionId.PRIORITY,
+        ActionId.OPEN_IN_JIRA,
+        ActionId.SITE_FIELD,
+        ActionId.FINISH_IN_JIRA,
+    ):
         app.action(passive.value)(_ack_only)

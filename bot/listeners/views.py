@@ -11,7 +11,7 @@ from bot.blocks import build_loading_modal, build_message_modal, build_story_opt
 from bot.domain.keys import parse_story_key
 from bot.errors import DoeError
 from bot.flow import DoeFlow
-from bot.forms import FormErrors, parse_task_form
+from bot.forms import FormErrors, parse_site_fields, parse_task_form
 from bot.ids import ActionId, BlockId, CallbackId
 
 
@@ -21,17 +21,28 @@ def handle_view_task_modal(flow: DoeFlow):
         draft_id = str(view.get("private_metadata") or "")
         user_id = body["user"]["id"]
         try:
-            flow.load_for_submit(client, draft_id=draft_id, user_id=user_id)
+            draft = flow.load_for_submit(client, draft_id=draft_id, user_id=user_id)
         except DoeError as exc:
             ack(response_action="update", view=build_message_modal(title="Can't continue", text=exc.user_message))
             return
+        state = (view.get("state") or {}).get("values") or {}
+        errors: dict[str, str] = {}
+        site_values: dict = {}
         try:
-            choices, overrides = parse_task_form((view.get("state") or {}).get("values") or {})
+            choices, overrides = parse_task_form(state)
         except FormErrors as exc:
-            ack(response_action="errors", errors=exc.errors)
+            errors |= exc.errors
+        try:
+            site_values = parse_site_fields(state, draft.ask_fields)
+        except FormErrors as exc:
+            errors |= exc.errors
+        if errors:
+            ack(response_action="errors", errors=errors)
             return
         ack()
-        flow.submit(client, draft_id=draft_id, choices=choices, overrides=overrides, user_id=user_id)
+        flow.submit(
+            client, draft_id=draft_id, choices=choices, overrides=overrides, user_id=user_id, site_values=site_values
+        )
 
     return handler
 

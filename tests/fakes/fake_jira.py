@@ -13,6 +13,12 @@ Answers follow what the real services send (sources are listed in ``tests/test_f
   ``/search`` pages with ``startAt``/``total``; ``/search/jql`` does not exist (404 ``HTTP 404 Not Found``).
 * Errors use Jira's ``{"errorMessages": [...], "errors": {...}}`` envelope with Jira's own sentences (create
   validation, JQL parse/validation, link types, missing issues).
+* The create screen (createmeta) is what a create may set; anything else "cannot be set": custom fields
+  (:meth:`FakeJira.add_field`), ``components`` (:attr:`FakeJira.components`), ``screen_hidden_fields``,
+  ``required_fields``. Company-managed projects (the default) put Epic Link on standard types' screens,
+  team-managed ones (:attr:`FakeJira.project_style`) the epic as ``parent``. Users (:meth:`FakeJira.add_user`)
+  are found by ``GET /user/search`` (Cloud ``query``, DC ``username``) and can be the ``reporter``
+  (:attr:`FakeJira.reporter_settable`). Issues take remote links and comments.
 
 Usage::
 
@@ -21,6 +27,8 @@ Usage::
         client = JIRA(server=fake.url, basic_auth=(fake.email, fake.api_token), max_retries=0)
         client.issue("KAN-15")
         fake.fail_next("GET", "/search/jql", status=429, headers={"Retry-After": "1"})
+        fake.add_field("customfield_10050", "Team", kind="option", allowed_values=["Platform"])
+        fake.project_style["KAN"] = "team"
 """
 
 from __future__ import annotations
@@ -60,6 +68,19 @@ ISSUE_HIDDEN_DC = "You do not have the permission to see the specified issue."
 VALID_OPERATORS = "'=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'"
 UNBOUNDED_JQL = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 NOT_ON_SCREEN = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
+COMPONENT_NOT_VALID = "Component name '{}' is not valid"
+COMPONENT_ID_NOT_VALID = "Component id '{}' is not valid"
+CLOUD_NO_NEW_COMPONENTS = (
+    "You do not have permission to create new components. Contact your project admin or Jira admin for assistance."
+)
+PARENT_HIERARCHY = "Given parent work item does not belong to appropriate hierarchy"
+EPIC_NOT_FOUND = "gh.epic.error.not.found"
+NOT_AN_ARRAY = "data was not an array"
+COMMENT_EMPTY = "Comment body can not be empty!"
+CLOUD_USERNAME_GDPR = "The query parameter 'username' is not supported in GDPR strict mode."
+CLOUD_USER_QUERY_MISSING = "The username or property query parameter must be provided"
+DC_USERNAME_MISSING = "The username query parameter was not provided"
+INVALID_PAYLOAD = "Invalid request payload. Refer to the REST API documentation and try again."
 
 ISSUE_KEY_RE = re.compile(r"^([A-Z][A-Z0-9_]*)-([0-9]+)$")
 
@@ -115,17 +136,15 @@ EPIC_LINK_FIELD = "customfield_10014"
 SPRINT_FIELD = "customfield_10020"
 # fields a create request may never set, whatever the screen says
 _NOT_SETTABLE = {"status", "subtasks", "created", "updated", "issuelinks", "issuekey", "resolution"}
-_SYSTEM_CREATE_FIELDS = [
-    "summary",
-    "issuetype",
-    "project",
-    "description",
-    "labels",
-    "priority",
-    "parent",
-    "assignee",
-    "reporter",
-]
+_CUSTOM_PLUGIN = "com.atlassian.jira.plugin.system.customfieldtypes:"
+# add_field kinds: the schema GET /field and createmeta show, and the custom field type's plugin key
+FIELD_KINDS: dict[str, tuple[dict[str, str], str]] = {
+    "string": ({"type": "string"}, "textfield"),
+    "option": ({"type": "option"}, "select"),
+    "number": ({"type": "number"}, "float"),
+    "user": ({"type": "user"}, "userpicker"),
+    "array-option": ({"type": "array", "items": "option"}, "multiselect"),
+}
 
 
 @dataclass(frozen=True)
@@ -468,8 +487,18 @@ class FakeJira:
         # but by JQL only `index_lag` seconds later.
         self.index_lag: float = 0.0
         self._indexed_at: dict[str, float] = {}
+        # field ids the create screen leaves out: missing from createmeta, refused by create ("cannot be set")
         self.screen_hidden_fields: set[str] = set()
+        # field id -> name: marked required in createmeta; a create without them gets "<name> is required."
         self.required_fields: dict[str, str] = {}
+        # project key -> component names (none by default); a project with components has them on its screen
+        self.components: dict[str, list[str]] = {}
+        # project key -> "company" (the default: Epic Link on the screen) or "team" (the epic is the parent)
+        self.project_style: dict[str, str] = {}
+        # False: the bot lacks "Modify Reporter" - createmeta still lists reporter, a create setting it gets 400
+        self.reporter_settable: bool = True
+        # e-mail addresses whose owners hide them (Cloud leaves emailAddress out of user objects)
+        self.cloud_hidden_emails: set[str] = set()
         self.latency: float = 0.0
         self.latency_for: dict[str, float] = {}
         # Measured on Jira Cloud (see tests/test_fake_jira.py): a credential Jira cannot resolve is served as
@@ -483,6 +512,14 @@ class FakeJira:
         self._links: list[dict[str, Any]] = []
         self._created: list[str] = []
         self._attachments: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+        self._custom_fields: dict[str, dict[str, Any]] = {}
+        self._component_ids: dict[tuple[str, str], str] = {}
+        self._users: list[dict[str, Any]] = []
+        self._remote_links: dict[str, list[dict[str, Any]]] = {}
+        self._comments: dict[str, list[dict[str, Any]]] = {}
+        self._next_option_id = 10100
+        self._next_remote_link_id = 10000
+        self._next_comment_id = 10000
         self._next_issue_id = 10001
         self._next_link_id = 10100
         self._faults: list[dict[str, Any]] = []
@@ -493,6 +530,7 @@ class FakeJira:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.add_project("KAN", name="Kanban Demo", id="10000")
+        self.add_user("rita@example.com", "Rita Requester", account_id="5b10ac8d82e05b22cc7d4ef5", name="rita")
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -598,6 +636,7 @@ class FakeJira:
                 "reporter": None,
                 "parent": parent,
                 "epic": epic,
+                "components": [],
                 "custom": dict(fields or {}),
                 "created": self._now(),
             }
@@ -605,6 +644,69 @@ class FakeJira:
             self._next_issue_id += 1
             self._issues[key] = record
             return self._render_issue(record)
+
+    def add_field(
+        self,
+        field_id: str,
+        name: str,
+        *,
+        kind: str = "string",
+        allowed_values: list[str] | None = None,
+        on_screen: bool = True,
+    ) -> None:
+        """Add a custom field ("customfield_10050") of ``kind`` string, option, number, user or array-option.
+
+        It shows in ``GET /field`` (``custom: true``, the real schema and plugin key) and, when ``on_screen``,
+        in createmeta for every issue type of every project; option kinds list ``allowed_values`` there as
+        ``[{"self", "value", "id"}]``. Mark it required through :attr:`required_fields`. Adding an id again
+        replaces the field.
+        """
+        if not re.fullmatch(r"customfield_[0-9]+", field_id):
+            raise ValueError(f"not a custom field id: {field_id!r}")
+        if field_id in (self.story_points_field_id, EPIC_LINK_FIELD, SPRINT_FIELD):
+            raise ValueError(f"{field_id} is one of the fake's own fields")
+        if kind not in FIELD_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FIELD_KINDS)}")
+        with self._lock:
+            options = []
+            for value in allowed_values or []:
+                options.append({"id": str(self._next_option_id), "value": str(value)})
+                self._next_option_id += 1
+            self._custom_fields[field_id] = {
+                "id": field_id,
+                "name": name,
+                "kind": kind,
+                "options": options,
+                "on_screen": on_screen,
+            }
+
+    def add_user(
+        self,
+        email: str,
+        display_name: str,
+        *,
+        account_id: str | None = None,
+        name: str | None = None,
+        active: bool = True,
+    ) -> dict[str, Any]:
+        """Add a Jira user (Cloud knows it by ``account_id``, Data Center by ``name``/key); returns it as
+        ``GET /user/search`` shows it. "rita@example.com" (Rita Requester) is there from the start."""
+        with self._lock:
+            existing = next((u for u in self._users if u["email"].lower() == email.lower()), None)
+            local = re.sub(r"[^a-z0-9._-]+", ".", email.split("@", 1)[0].lower()).strip(".") or "user"
+            user = {
+                "email": email,
+                "display": display_name,
+                "account_id": account_id or "712020:" + hashlib.sha1(email.lower().encode()).hexdigest()[:24],
+                "name": name or local,
+                "key": existing["key"] if existing else f"JIRAUSER{10100 + len(self._users)}",
+                "active": active,
+            }
+            if existing is not None:
+                self._users[self._users.index(existing)] = user
+            else:
+                self._users.append(user)
+            return self._render_directory_user(user, search=True)
 
     def add_link(self, link_type: str, inward: str, outward: str) -> dict[str, Any]:
         """Link issues as ``POST /issueLink`` does: ``inward`` <outward verb> ``outward`` (A blocks B)."""
@@ -643,6 +745,19 @@ class FakeJira:
         """The issue's ``fields.issuelinks`` (each with ``type`` and ``inwardIssue`` or ``outwardIssue``)."""
         with self._lock:
             return self._render_links(key)
+
+    def remote_links_of(self, key: str) -> list[dict[str, Any]]:
+        """The issue's remote (web) links as ``GET /issue/{key}/remotelink`` shows them."""
+        with self._lock:
+            return [self._render_remote_link(key, link) for link in self._remote_links.get(key, [])]
+
+    def comments_of(self, key: str) -> list[dict[str, Any]]:
+        """The issue's comments as ``GET /rest/api/2/issue/{key}/comment`` lists them, oldest first."""
+        with self._lock:
+            record = self._issues.get(key)
+            if record is None:
+                return []
+            return [self._render_comment(record, c, "2") for c in self._comments.get(key, [])]
 
     # ------------------------------------------------------------------------------------------ faults
 
@@ -805,9 +920,123 @@ class FakeJira:
 
     # -- rendering (call with the lock held) --
 
+    def _style(self, project_key: str) -> str:
+        return "team" if self.project_style.get(project_key, "company") == "team" else "company"
+
+    @staticmethod
+    def _is_epic(itype: dict[str, Any]) -> bool:
+        return itype.get("name") == "Epic" or itype.get("hierarchyLevel") == 1
+
+    def _type_level(self, itype: dict[str, Any]) -> int:
+        """Jira's hierarchy: sub-task -1, story/task/bug 0, epic 1."""
+        if itype.get("subtask"):
+            return -1
+        return 1 if self._is_epic(itype) else int(itype.get("hierarchyLevel", 0) or 0)
+
+    def _level(self, record: dict[str, Any]) -> int:
+        return self._type_level(self._issue_type({"id": record["issuetype"]}) or {})
+
+    def _parent_key(self, record: dict[str, Any]) -> str | None:
+        """What ``fields.parent`` shows: the parent, or the epic (Cloud, and every team-managed project)."""
+        if record["parent"]:
+            return record["parent"]
+        if record["epic"] and (self.mode == "cloud" or self._style(record["project"]) == "team"):
+            return record["epic"]
+        return None
+
+    def _epic_link(self, record: dict[str, Any]) -> str | None:
+        """What the Epic Link field shows: team-managed projects have no such field."""
+        return None if self._style(record["project"]) == "team" else record["epic"]
+
+    def _component_id(self, project_key: str, name: str) -> str:
+        ident = (project_key, name)
+        if ident not in self._component_ids:
+            self._component_ids[ident] = str(10000 + len(self._component_ids))
+        return self._component_ids[ident]
+
+    def _render_component(self, project_key: str, name: str) -> dict[str, Any]:
+        cid = self._component_id(project_key, name)
+        return {"self": f"{self.url}/rest/api/2/component/{cid}", "id": cid, "name": name}
+
+    def _option(self, field: dict[str, Any], ref: Any) -> dict[str, Any] | None:
+        if not isinstance(ref, dict):
+            return None
+        if ref.get("id") is not None:
+            return next((o for o in field["options"] if o["id"] == str(ref["id"])), None)
+        return next((o for o in field["options"] if o["value"] == ref.get("value")), None)
+
+    def _render_option(self, option: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "self": f"{self.url}/rest/api/2/customFieldOption/{option['id']}",
+            "value": option["value"],
+            "id": option["id"],
+        }
+
+    def _bot_entry(self) -> dict[str, Any]:
+        bot = self._user("__bot__") or {}
+        return {
+            "handle": "__bot__",
+            "email": self.email,
+            "display": "doe-bot",
+            "account_id": bot.get("accountId") or "712020:" + hashlib.sha1(b"doe-bot").hexdigest()[:24],
+            "name": bot.get("name") or "doe-bot",
+            "key": bot.get("key") or "JIRAUSER10007",
+            "active": True,
+        }
+
+    def _directory(self) -> list[dict[str, Any]]:
+        """Every user the site knows: the ones :meth:`add_user` added, then the bot."""
+        return [*self._users, self._bot_entry()]
+
+    def _registered(self, ref: str) -> dict[str, Any] | None:
+        low = ref.lower()
+        for attr in ("email", "account_id", "name", "display"):
+            hit = next((u for u in self._users if str(u[attr]).lower() == low), None)
+            if hit is not None:
+                return hit
+        return None
+
+    def _render_directory_user(self, user: dict[str, Any], *, search: bool = False) -> dict[str, Any]:
+        """A user :meth:`add_user` added, as issue fields (or, with ``search``, ``/user/search``) show it."""
+        slug = re.sub(r"[^a-z0-9_-]+", ".", user["display"].lower()).strip(".") or "user"
+        avatar = {s: f"https://avatar.example/{slug}/{s}" for s in ("48x48", "24x24", "16x16", "32x32")}
+        if self.mode == "cloud":
+            out: dict[str, Any] = {
+                "self": f"{self.url}/rest/api/2/user?accountId={user['account_id']}",
+                "accountId": user["account_id"],
+                "accountType": "atlassian",
+            }
+            if user["email"].lower() not in {e.lower() for e in self.cloud_hidden_emails}:
+                out["emailAddress"] = user["email"]
+            out.update(
+                {"avatarUrls": avatar, "displayName": user["display"], "active": user["active"], "timeZone": "Etc/UTC"}
+            )
+            if search:
+                out["locale"] = "en_US"
+            return out
+        out = {
+            "self": f"{self.url}/rest/api/2/user?username={quote(user['name'])}",
+            "key": user["key"],
+            "name": user["name"],
+            "emailAddress": user["email"],
+            "avatarUrls": avatar,
+            "displayName": user["display"],
+            "active": user["active"],
+        }
+        if search:
+            out["deleted"] = False
+        out["timeZone"] = "Etc/UTC"
+        if search:
+            out["locale"] = "en_US"
+        return out
+
     def _user(self, name: str | None) -> dict[str, Any] | None:
         if not name:
             return None
+        if name != "__bot__":
+            registered = self._registered(name)
+            if registered is not None:
+                return self._render_directory_user(registered)
         is_bot = name == "__bot__"
         display = "doe-bot" if is_bot else name
         slug = re.sub(r"[^a-z0-9_-]+", ".", display.lower()).strip(".") or "user"
@@ -884,15 +1113,18 @@ class FakeJira:
                 s: f"{self.url}/secure/projectavatar?size={s}" for s in ("48x48", "24x24", "16x16", "32x32")
             },
         }
+        team = self._style(project["key"]) == "team"
         if self.mode == "cloud":
-            out["simplified"] = False
+            out["simplified"] = team
         if full:
             out.update(
                 {
                     "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
                     "description": "",
                     "lead": self._user("__bot__"),
-                    "components": [],
+                    "components": [
+                        self._render_component(project["key"], c) for c in self.components.get(project["key"], [])
+                    ],
                     "issueTypes": [self._render_issue_type(t) for t in self._project_types(project)],
                     "assigneeType": "UNASSIGNED",
                     "versions": [],
@@ -900,7 +1132,7 @@ class FakeJira:
                 }
             )
             if self.mode == "cloud":
-                out.update({"style": "classic", "isPrivate": False, "properties": {}})
+                out.update({"style": "next-gen" if team else "classic", "isPrivate": False, "properties": {}})
         return out
 
     def _brief(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -979,17 +1211,20 @@ class FakeJira:
                 and r["key"] not in self.hidden_keys
                 and (self._issue_type({"id": r["issuetype"]}) or {}).get("subtask")
             ],
+            "components": [self._render_component(record["project"], c) for c in record.get("components", [])],
             "assignee": self._user(record["assignee"]),
             "reporter": self._user(record["reporter"] or "__bot__"),
-            "creator": self._user(record["reporter"] or "__bot__"),
+            "creator": self._user("__bot__"),  # who called POST /issue, whoever the reporter is
             "created": record["created"],
             "updated": record["updated"],
             self.story_points_field_id: None,
-            EPIC_LINK_FIELD: record["epic"],
+            EPIC_LINK_FIELD: self._epic_link(record),
             SPRINT_FIELD: None,
         }
+        for fid in self._custom_fields:
+            fields[fid] = None  # Jira lists every custom field, null when unset
         fields.update(record["custom"])
-        parent_key = record["parent"] or (record["epic"] if self.mode == "cloud" else None)
+        parent_key = self._parent_key(record)
         parent = self._visible(parent_key) if parent_key else None
         if parent is not None:  # Jira leaves "parent" out entirely when there is none
             fields["parent"] = self._brief(parent)
@@ -1134,6 +1369,13 @@ class FakeJira:
                 "Sprint",
                 {"type": "array", "items": "json", "custom": "com.pyxis.greenhopper.jira:gh-sprint"},
             ),
+            system(
+                "components",
+                "Components" if self.mode == "cloud" else "Component/s",
+                {"type": "array", "items": "component", "system": "components"},
+                ["component"],
+            ),
+            *[custom(f["id"], f["name"], _custom_schema(f["kind"])) for f in self._custom_fields.values()],
         ]
 
     # -------------------------------------------------------------------------------------- request handling
@@ -1320,6 +1562,8 @@ class FakeJira:
                 return _errors(404, [ISSUE_NOT_FOUND_CLOUD])
             elif rel == "/search/jql" and method in ("GET", "POST"):
                 return _json_response(200, {"issues": [], "isLast": True})
+            elif rel == "/user/search" and method == "GET":  # anonymous callers get empty results
+                return _json_response(200, [])
             else:
                 return self._unauthorized(headers)
 
@@ -1389,6 +1633,17 @@ class FakeJira:
         if m:
             return allow("POST") or self._add_attachments(m.group(1), body, headers)
 
+        m = re.fullmatch(r"/issue/([^/]+)/remotelink", rel)
+        if m:
+            return allow("GET", "POST") or self._remote_link(method, m.group(1), body, headers, version)
+
+        m = re.fullmatch(r"/issue/([^/]+)/comment", rel)
+        if m:
+            return allow("GET", "POST") or self._comment(method, m.group(1), query, body, headers, version)
+
+        if rel == "/user/search":
+            return allow("GET") or self._user_search(query)
+
         if rel == "/issueLink":
             return allow("POST") or self._create_link(body)
 
@@ -1441,7 +1696,8 @@ class FakeJira:
             }
         return _json_response(200, info)
 
-    def _get_issue(self, ref: str, query: dict[str, list[str]], version: str) -> _Response:
+    def _issue_or_404(self, ref: str) -> tuple[dict[str, Any] | None, _Response | None]:
+        """The issue a key or id names, or the 404 ``GET /issue/{ref}`` answers for a missing or hidden one."""
         record = (
             self._issues.get(ref.upper())
             if not ref.isdigit()
@@ -1449,8 +1705,15 @@ class FakeJira:
         )
         if record is None or record["key"] in self.hidden_keys:
             if self.mode == "cloud":
-                return _errors(404, [ISSUE_NOT_FOUND_CLOUD])
-            return _errors(404, [ISSUE_NOT_FOUND_DC if record is None else ISSUE_HIDDEN_DC])
+                return None, _errors(404, [ISSUE_NOT_FOUND_CLOUD])
+            return None, _errors(404, [ISSUE_NOT_FOUND_DC if record is None else ISSUE_HIDDEN_DC])
+        return record, None
+
+    def _get_issue(self, ref: str, query: dict[str, list[str]], version: str) -> _Response:
+        record, missing = self._issue_or_404(ref)
+        if record is None:
+            assert missing is not None
+            return missing
         wanted = _split_list(query.get("fields")) or ["*all"]
         return _json_response(200, self._render_issue(record, wanted, version))
 
@@ -1485,22 +1748,35 @@ class FakeJira:
         return _json_response(200, out)
 
     def _create_fields(self, project: dict[str, Any], itype: dict[str, Any]) -> list[dict[str, Any]]:
+        """The create screen of ``itype`` in ``project``: what createmeta lists and all a create may set."""
         by_id = {f["id"]: f for f in self._field_list()}
-        wanted = list(_SYSTEM_CREATE_FIELDS) + ["issuelinks", self.story_points_field_id, SPRINT_FIELD]
-        if not itype.get("subtask") and itype["name"] != "Epic":
+        team = self._style(project["key"]) == "team"
+        subtask = bool(itype.get("subtask"))
+        epic = self._is_epic(itype)
+        components = self.components.get(project["key"]) or []
+        wanted = ["summary", "issuetype", "project", "description", "labels", "priority"]
+        if subtask or (team and not epic):  # team-managed: a story's epic is its parent
+            wanted.append("parent")
+        wanted += ["assignee", "reporter"]
+        if components:
+            wanted.append("components")
+        wanted += ["issuelinks", self.story_points_field_id, SPRINT_FIELD]
+        if not team and not subtask and not epic:  # company-managed: Epic Link
             wanted.append(EPIC_LINK_FIELD)
+        wanted += [fid for fid, f in self._custom_fields.items() if f["on_screen"]]
         out = []
         for fid in wanted:
             if fid in self.screen_hidden_fields or fid not in by_id:
                 continue
             field = by_id[fid]
+            multi = fid in ("labels", "components") or (self._custom_fields.get(fid, {}).get("kind") == "array-option")
             item: dict[str, Any] = {
                 "required": fid in ("summary", "issuetype", "project") or fid in self.required_fields,
                 "schema": field.get("schema", {"type": "issuelink", "system": fid}),
                 "name": field["name"],
                 "fieldId": fid,
                 "hasDefaultValue": fid in ("priority", "issuetype"),
-                "operations": ["add", "set", "remove"] if fid == "labels" else ["set"],
+                "operations": ["add", "set", "remove"] if multi else ["set"],
             }
             if self.mode == "cloud":
                 item["key"] = fid
@@ -1513,6 +1789,10 @@ class FakeJira:
                 item["allowedValues"] = [self._render_project(project)]
             elif fid == "issuelinks":
                 item["operations"] = ["add"]
+            elif fid == "components":
+                item["allowedValues"] = [self._render_component(project["key"], c) for c in components]
+            elif fid in self._custom_fields and self._custom_fields[fid]["kind"] in ("option", "array-option"):
+                item["allowedValues"] = [self._render_option(o) for o in self._custom_fields[fid]["options"]]
             out.append(item)
         return out
 
@@ -1582,15 +1862,14 @@ class FakeJira:
                 errors["summary"] = "You must specify a summary of the issue."
             return _errors(400, [], errors)
 
-        known = self._field_ids()
+        # what this issue type's create screen has (createmeta): anything else "cannot be set"
+        screen = {f["fieldId"] for f in self._create_fields(project, itype)}
         for fid in fields:
             if fid in ("project", "issuetype"):
                 continue
-            if fid not in known or fid in self.screen_hidden_fields or fid in _NOT_SETTABLE:
+            if fid not in screen or fid in _NOT_SETTABLE or (fid == "reporter" and not self.reporter_settable):
                 errors[fid] = NOT_ON_SCREEN.format(fid)
-        no_epic_link = itype.get("subtask") or itype["name"] == "Epic"
-        if no_epic_link and EPIC_LINK_FIELD in fields and EPIC_LINK_FIELD not in errors:
-            errors[EPIC_LINK_FIELD] = NOT_ON_SCREEN.format(EPIC_LINK_FIELD)
+        team = self._style(project["key"]) == "team"
 
         if summary is not None and not isinstance(summary, str):
             errors["summary"] = "Operation value must be a string"
@@ -1648,6 +1927,8 @@ class FakeJira:
             parent = self._visible(raw_parent) if isinstance(raw_parent, dict) else None
             if parent is None:
                 errors["parent"] = "Could not find issue by id or key."
+            elif team and (parent["project"] != project["key"] or self._level(parent) != self._type_level(itype) + 1):
+                errors["parentId"] = PARENT_HIERARCHY  # team-managed: a story's parent is an epic of its project
             else:
                 parent_key = parent["key"]
         elif itype.get("subtask") and "parent" not in errors:
@@ -1659,8 +1940,14 @@ class FakeJira:
             epic = self._visible(raw_epic)
             if epic is None:
                 errors[EPIC_LINK_FIELD] = f"The issue {raw_epic} does not exist."
+            elif self._level(epic) != 1:
+                errors[EPIC_LINK_FIELD] = EPIC_NOT_FOUND  # Jira Software's untranslated key, as sites answer it
             else:
                 epic_key = epic["key"]
+
+        component_names = self._check_components(project, fields, errors)
+        custom_values = self._check_custom_fields(fields, errors)
+        reporter = self._check_reporter(fields, errors)
 
         for fid, name in self.required_fields.items():
             value = fields.get(fid)
@@ -1705,6 +1992,7 @@ class FakeJira:
 
         key = self._next_key(project["key"])
         custom = {fid: v for fid, v in fields.items() if fid.startswith("customfield_") and fid != EPIC_LINK_FIELD}
+        custom.update(custom_values)
         record = {
             "id": str(self._next_issue_id),
             "key": key,
@@ -1716,9 +2004,10 @@ class FakeJira:
             "description": description or None,
             "labels": list(labels),
             "assignee": _user_name(fields.get("assignee")),
-            "reporter": _user_name(fields.get("reporter")),
+            "reporter": reporter,
             "parent": parent_key,
             "epic": epic_key,
+            "components": component_names,
             "custom": custom,
             "created": self._now(),
         }
@@ -1740,6 +2029,118 @@ class FakeJira:
             {"id": record["id"], "key": key, "self": f"{self.url}/rest/api/{version}/issue/{record['id']}"},
         )
 
+    def _check_components(self, project: dict[str, Any], fields: dict[str, Any], errors: dict[str, str]) -> list[str]:
+        """``fields.components`` as [{"name"}] or [{"id"}] of the project's components -> their names."""
+        raw = fields.get("components")
+        if raw is None or "components" in errors:
+            return []
+        if not isinstance(raw, list):
+            errors["components"] = NOT_AN_ARRAY
+            return []
+        known = self.components.get(project["key"]) or []
+        names: list[str] = []
+        for item in raw:
+            if not isinstance(item, dict):
+                errors["components"] = "expected Object"
+                return []
+            if item.get("id") is not None:
+                hit = next((c for c in known if self._component_id(project["key"], c) == str(item["id"])), None)
+                if hit is None:
+                    errors["components"] = COMPONENT_ID_NOT_VALID.format(item["id"])
+                    return []
+            else:
+                wanted = str(item.get("name") or "")
+                hit = next((c for c in known if c.lower() == wanted.lower()), None)
+                if hit is None:
+                    # Cloud would make a new component of an unknown name, which the bot may not do
+                    cloud_new = self.mode == "cloud" and wanted.strip()
+                    errors["components"] = CLOUD_NO_NEW_COMPONENTS if cloud_new else COMPONENT_NOT_VALID.format(wanted)
+                    return []
+            if hit not in names:
+                names.append(hit)
+        return names
+
+    def _check_custom_fields(self, fields: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+        """Values of :meth:`add_field` fields, checked by kind -> the values GET shows."""
+        out: dict[str, Any] = {}
+        for fid, field in self._custom_fields.items():
+            if fid not in fields or fid in errors or fields[fid] is None:
+                continue
+            value, kind = fields[fid], field["kind"]
+            if kind == "string":
+                if not isinstance(value, str):
+                    errors[fid] = "Operation value must be a string"
+                else:
+                    out[fid] = value
+            elif kind == "number":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    errors[fid] = "Operation value must be a number"
+                else:
+                    out[fid] = value
+            elif kind == "user":
+                handle, problem = self._user_ref(value, field["name"])
+                if problem:
+                    errors[fid] = problem
+                else:
+                    out[fid] = self._user(handle)
+            else:
+                items = value if kind == "array-option" else [value]
+                if kind == "array-option" and not isinstance(value, list):
+                    errors[fid] = NOT_AN_ARRAY
+                    continue
+                chosen = []
+                for ref in items:
+                    option = self._option(field, ref)
+                    if option is None:
+                        errors[fid] = self._option_error(field, ref)
+                        break
+                    chosen.append(self._render_option(option))
+                else:
+                    out[fid] = chosen if kind == "array-option" else chosen[0]
+        return out
+
+    def _option_error(self, field: dict[str, Any], ref: Any) -> str:
+        if self.mode == "cloud":
+            return f"Specify a valid 'id' or 'name' for {field['name']}"
+        if not isinstance(ref, dict) or (ref.get("id") is None and ref.get("value") is None):
+            return "Could not find valid 'id' or 'value' in the Parent Option object."
+        if ref.get("id") is not None:
+            return f"Option id '{ref['id']}' is not valid"
+        return f"Option value '{ref['value']}' is not valid"
+
+    def _user_ref(self, value: Any, label: str) -> tuple[str | None, str | None]:
+        """(handle, None) for a user reference in this deployment's form, else (None, Jira's complaint)."""
+        entry = None
+        if self.mode == "cloud":
+            ident = value.get("accountId") if isinstance(value, dict) else None
+            if not ident:
+                return None, f"{label} is required."
+            entry = next((u for u in self._directory() if u["account_id"] == str(ident)), None)
+            if entry is None:
+                return None, f"Account ID {ident} does not exist."
+        else:
+            ident = value.get("name") if isinstance(value, dict) else None
+            if not ident:
+                return None, "expected Object containing a 'name' property"
+            entry = next((u for u in self._directory() if u["name"].lower() == str(ident).lower()), None)
+            if entry is None:
+                return None, (
+                    "The reporter specified is not a user."
+                    if label == "Reporter"
+                    else f"User '{ident}' was not found in the system."
+                )
+        return entry.get("handle") or entry["email"], None
+
+    def _check_reporter(self, fields: dict[str, Any], errors: dict[str, str]) -> str | None:
+        """Cloud wants {"accountId"}, Data Center {"name"}; the stored handle, or None for the bot."""
+        if fields.get("reporter") is None or "reporter" in errors:
+            return None
+        handle, problem = self._user_ref(fields["reporter"], "Reporter")
+        if problem:
+            errors["reporter"] = problem
+            return None
+        return None if handle == "__bot__" else handle
+
     def _create_link(self, body: bytes) -> _Response:
         payload = self._read_json(body)
         if not isinstance(payload, dict):
@@ -1759,6 +2160,191 @@ class FakeJira:
             return _errors(404, [ISSUE_NOT_FOUND_DC if self.mode != "cloud" else ISSUE_NOT_FOUND_CLOUD])
         self._add_link(ltype, inward["key"], outward["key"])
         return _Response(201, b"", None)
+
+    # -- users, remote links, comments --
+
+    def _user_search(self, query: dict[str, list[str]]) -> _Response:
+        """GET /user/search: Cloud matches ``query`` (e-mail or display-name prefix) or ``accountId`` and lists
+        active users only; Data Center matches ``username`` against username, e-mail and display name."""
+
+        def param(name: str) -> str | None:
+            values = query.get(name)
+            return values[0] if values else None
+
+        try:
+            start = max(0, int(param("startAt") or 0))
+            limit = max(0, min(1000, int(param("maxResults") or 50)))
+        except ValueError:
+            return _errors(400, ["startAt and maxResults must be numbers."])
+
+        def prefix(text: str, needle: str) -> bool:
+            text = text.lower()
+            return text.startswith(needle) or any(w.startswith(needle) for w in re.split(r"[\s.@_-]+", text) if w)
+
+        users = self._directory()
+        if self.mode == "cloud":
+            if param("username"):
+                return _errors(400, [CLOUD_USERNAME_GDPR])
+            needle, account = (param("query") or "").strip().lower(), param("accountId")
+            if not needle and not account and not param("property"):
+                return _errors(400, [CLOUD_USER_QUERY_MISSING])
+            hits = [
+                u
+                for u in users
+                if u["active"]
+                and (not account or u["account_id"] == account)
+                and (not needle or u["email"].lower().startswith(needle) or prefix(u["display"], needle))
+            ]
+        else:
+            needle = (param("username") or "").strip().lower()
+            if not needle:
+                return _errors(400, [DC_USERNAME_MISSING])
+            active_too = (param("includeActive") or "true").lower() != "false"
+            inactive_too = (param("includeInactive") or "false").lower() == "true"
+            hits = [
+                u
+                for u in users
+                if (active_too if u["active"] else inactive_too)
+                and (
+                    u["name"].lower().startswith(needle)
+                    or u["email"].lower().startswith(needle)
+                    or prefix(u["display"], needle)
+                )
+            ]
+        page = hits[start : start + limit]
+        return _json_response(200, [self._render_directory_user(u, search=True) for u in page])
+
+    def _render_remote_link(self, ref: str, link: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": link["id"], "self": f"{self.url}/rest/api/2/issue/{ref}/remotelink/{link['id']}"}
+        if link.get("globalId") is not None:
+            out["globalId"] = link["globalId"]
+        out["application"] = dict(link.get("application") or {})
+        if link.get("relationship") is not None:
+            out["relationship"] = link["relationship"]
+        out["object"] = {"icon": {}, **link["object"]}
+        return out
+
+    def _remote_link(self, method: str, ref: str, body: bytes, headers: dict[str, str], version: str) -> _Response:
+        """GET lists the issue's remote links; POST adds one (201), or updates the one with its globalId (200)."""
+        record, missing = self._issue_or_404(ref)
+        if record is None:
+            assert missing is not None
+            return missing
+        links = self._remote_links.setdefault(record["key"], [])
+        if method == "GET":
+            return _json_response(200, [self._render_remote_link(record["key"], link) for link in links])
+        self._check_media_type(headers, f"/rest/api/{version}/issue/{ref}/remotelink")
+        payload = self._read_json(body)
+        if not isinstance(payload, dict):
+            return _json_response(400, {"errorMessages": [INVALID_PAYLOAD]})
+        obj = payload.get("object") if isinstance(payload.get("object"), dict) else {}
+        errors = {}
+        if not obj.get("url"):
+            errors["url"] = "'URL' is required."
+        if not obj.get("title"):
+            errors["title"] = "'Link Text' is required."
+        if errors:
+            return _errors(400, [], errors)
+        global_id = payload.get("globalId")
+        link = next((x for x in links if global_id is not None and x.get("globalId") == global_id), None)
+        status = 200 if link is not None else 201
+        if link is None:
+            link = {"id": self._next_remote_link_id}
+            self._next_remote_link_id += 1
+            links.append(link)
+        link.update(
+            {
+                "globalId": global_id,
+                "application": payload.get("application"),
+                "relationship": payload.get("relationship"),
+                "object": copy.deepcopy(obj),
+            }
+        )
+        record["updated"] = self._now()
+        return _json_response(
+            status, {"id": link["id"], "self": f"{self.url}/rest/api/{version}/issue/{ref}/remotelink/{link['id']}"}
+        )
+
+    def _render_comment(self, record: dict[str, Any], comment: dict[str, Any], version: str) -> dict[str, Any]:
+        body: Any = comment["body"]
+        if version == "3":
+            body = {
+                "type": "doc",
+                "version": 1,
+                "content": [
+                    {"type": "paragraph", "content": [{"type": "text", "text": para}]}
+                    for para in body.split("\n\n")
+                    if para.strip()
+                ],
+            }
+        out: dict[str, Any] = {
+            "self": f"{self.url}/rest/api/{version}/issue/{record['id']}/comment/{comment['id']}",
+            "id": comment["id"],
+            "author": self._user(comment["author"]),
+            "body": body,
+            "updateAuthor": self._user(comment["author"]),
+            "created": comment["created"],
+            "updated": comment["updated"],
+        }
+        if comment.get("visibility"):
+            out["visibility"] = comment["visibility"]
+        if self.mode == "cloud":
+            out["jsdPublic"] = True
+        return out
+
+    def _comment(
+        self,
+        method: str,
+        ref: str,
+        query: dict[str, list[str]],
+        body: bytes,
+        headers: dict[str, str],
+        version: str,
+    ) -> _Response:
+        """GET pages the issue's comments ({startAt, maxResults, total, comments}); POST adds one (201)."""
+        record, missing = self._issue_or_404(ref)
+        if record is None:
+            assert missing is not None
+            return missing
+        comments = self._comments.setdefault(record["key"], [])
+        if method == "GET":
+            try:
+                start = max(0, int((query.get("startAt") or ["0"])[0]))
+                raw_max = (query.get("maxResults") or [None])[0]
+                limit = int(raw_max) if raw_max not in (None, "") else (5000 if self.mode == "cloud" else len(comments))
+            except ValueError:
+                return _errors(400, ["startAt and maxResults must be numbers."])
+            page = comments[start : start + max(0, limit)]
+            return _json_response(
+                200,
+                {
+                    "startAt": start,
+                    "maxResults": limit,
+                    "total": len(comments),
+                    "comments": [self._render_comment(record, c, version) for c in page],
+                },
+            )
+        self._check_media_type(headers, f"/rest/api/{version}/issue/{ref}/comment")
+        payload = self._read_json(body)
+        if not isinstance(payload, dict):
+            return _json_response(400, {"errorMessages": [INVALID_PAYLOAD]})
+        raw = payload.get("body")
+        text = _adf_text(raw) if version == "3" and isinstance(raw, dict) else raw
+        if not isinstance(text, str) or not text.strip():
+            return _errors(400, [], {"comment": COMMENT_EMPTY})
+        now = self._now()
+        comment = {
+            "id": str(self._next_comment_id),
+            "author": "__bot__",
+            "body": text,
+            "created": now,
+            "updated": now,
+            "visibility": payload.get("visibility") if isinstance(payload.get("visibility"), dict) else None,
+        }
+        self._next_comment_id += 1
+        comments.append(comment)
+        record["updated"] = now
+        return _json_response(201, self._render_comment(record, comment, version))
 
     # -- search --
 
@@ -2068,9 +2654,10 @@ class FakeJira:
                     return r["summary"] or ""
                 if low == "description":
                     return r["description"] or ""
+                notes = " ".join(c["body"] for c in self._comments.get(r["key"], []))
                 if low == "text":
-                    return " ".join([r["summary"] or "", r["description"] or "", " ".join(r["labels"])])
-                return ""
+                    return " ".join([r["summary"] or "", r["description"] or "", " ".join(r["labels"]), notes])
+                return notes if low == "comment" else ""
 
             check = empty_check(text_of)
             if check is not None:
@@ -2091,9 +2678,7 @@ class FakeJira:
         if low in ("parent", "epic link", "cf[10014]", EPIC_LINK_FIELD):
 
             def parent_of(r: dict[str, Any]) -> str | None:
-                if low == "parent":
-                    return r["parent"] or (r["epic"] if self.mode == "cloud" else None)
-                return r["epic"]
+                return self._parent_key(r) if low == "parent" else self._epic_link(r)
 
             check = empty_check(parent_of)
             if check is not None:
@@ -2126,7 +2711,7 @@ class FakeJira:
                     literals()  # reports the unknown function / EMPTY inside a list
                     return never
                 else:
-                    people = {r["assignee"] for r in self._issues.values()} | {"__bot__"}
+                    people = {r[k] for r in self._issues.values() for k in ("assignee", "reporter")} | {"__bot__"}
                     hit = next(
                         (
                             p
@@ -2137,6 +2722,8 @@ class FakeJira:
                                 p.lower(),
                                 str((self._user(p) or {}).get("accountId", "")).lower(),
                                 str((self._user(p) or {}).get("name", "")).lower(),
+                                str((self._user(p) or {}).get("displayName", "")).lower(),
+                                str((self._user(p) or {}).get("emailAddress", "")).lower(),
                             )
                         ),
                         None,
@@ -2178,6 +2765,12 @@ class _BodyError(Exception):
     def __init__(self, response: _Response):
         super().__init__(response.status)
         self.response = response
+
+
+def _custom_schema(kind: str) -> dict[str, str]:
+    """The schema (less ``customId``) of an :meth:`FakeJira.add_field` kind, with its plugin key."""
+    schema, plugin = FIELD_KINDS[kind]
+    return {**schema, "custom": _CUSTOM_PLUGIN + plugin}
 
 
 def _split_list(values: list[str] | None) -> list[str] | None:
