@@ -52,8 +52,16 @@ class ActionId(StrEnum):
 
 #: Bot token scopes the code needs (manifest.yml must grant them): slash commands, posting previews and
 #: private notes, posting in public channels the bot has not joined.
-#: usergroups:read resolves DOE_APPROVERS user groups.
-BOT_SCOPES: tuple[str, ...] = ("commands", "chat:write", "chat:write.public", "usergroups:read")
+#: usergroups:read resolves DOE_APPROVERS user groups; users:read + users:read.email map the requester to a Jira
+#: reporter.
+BOT_SCOPES: tuple[str, ...] = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "usergroups:read",
+    "users:read",
+    "users:read.email",
+)
 
 #: The one path Slack sends commands, interactivity and events to in HTTP mode.
 EVENTS_PATH = "/slack/events"
