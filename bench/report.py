@@ -146,7 +146,7 @@ def targets(report: dict[str, Any]) -> list[Target]:
             "Jira calls per flow <= 3",
             jira.get("task_calls_per_flow", jira["calls_per_flow"]) <= JIRA_CALLS_PER_FLOW_LIMIT,
             f"{jira.get('task_calls_per_flow', jira['calls_per_flow']):.2f} for the task itself; "
-            f"{jira['calls_per_flow']:.2f} with the starter files upload",
+            f"{jira['calls_per_flow']:.2f} with starter files, link back, story comment, reporter lookup",
         )
     )
     redis = report["doe_bot"]["redis"]

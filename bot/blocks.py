@@ -519,7 +519,9 @@ def _starter_line(draft: Draft, *, attached: bool) -> str:
     return f":paperclip: {verb}: {len(draft.starter_files)} starter files: {shown}{more}"
 
 
-def build_approved_message(draft: Draft, *, attach_problem: str | None = None) -> tuple[str, list[Block]]:
+def build_approved_message(
+    draft: Draft, *, attach_problem: str | None = None, attaching: bool = False
+) -> tuple[str, list[Block]]:
     assert draft.created_key and draft.created_url
     blocks = _preview_head(draft)
     blocks.append(
@@ -531,7 +533,10 @@ def build_approved_message(draft: Draft, *, attach_problem: str | None = None) -
             ),
         }
     )
-    if draft.starter_files:
+    if attaching:
+        line = f":hourglass_flowing_sand: Attaching {len(draft.starter_files)} starter files…"
+        blocks.append({"type": "context", "elements": [_mrkdwn(line)]})
+    elif draft.starter_files:
         line = f":warning: {attach_problem}" if attach_problem else _starter_line(draft, attached=True)
         blocks.append({"type": "context", "elements": [_mrkdwn(line)]})
     return f"Created {draft.created_key}: {slack_escape(draft.summary)}", blocks

@@ -661,13 +661,22 @@ class DoeFlow:
         log.info("created %s for %s", created.key, draft.story_key)
         DRAFTS.labels("approved").inc()
         self._release_quietly(final)
-        attach_problem = self._attach_starter_files(final)
-        self._trace(client, final, channel=channel, ts=ts)
+        # The key is shown at once; the starter files and the links that follow take a few more Jira calls.
+        attaching = bool(final.starter_files) and not final.starter_attached
         self._update_message(
-            client, channel=channel, ts=ts, message=blocks.build_approved_message(final, attach_problem=attach_problem)
+            client, channel=channel, ts=ts, message=blocks.build_approved_message(final, attaching=attaching)
         )
+        attach_problem = self._attach_starter_files(final)
+        if attaching:
+            self._update_message(
+                client,
+                channel=channel,
+                ts=ts,
+                message=blocks.build_approved_message(final, attach_problem=attach_problem),
+            )
         if attach_problem:
             self.tell(client, user_id=actor.user_id, channel_id=channel, text=attach_problem)
+        self._trace(client, final, channel=channel, ts=ts)
 
     def _attach_starter_files(self, draft: Draft) -> str | None:
         """Attach the starter files to the new issue (one request). The issue exists either way: a failure here

@@ -5,6 +5,7 @@ user saw."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -23,6 +24,15 @@ def _create_request(fake_jira: FakeJira) -> dict:
 
 def _created(fake_slack: FakeSlack):
     return fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+
+
+def _eventually(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 def _server(fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str, **extra) -> tuple[AppServer, SlackDriver]:
@@ -172,6 +182,7 @@ def test_the_issue_links_back_to_slack_and_the_story_gets_a_comment(
     slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"], user_id="U0REQ")
     _created(fake_slack)
     (issue,) = fake_jira.created_issues()
+    _eventually(lambda: fake_jira.comments_of("KAN-15"))  # traceability follows the "Created" update
     (link,) = fake_jira.remote_links_of(issue["key"])
     permalink = fake_slack.calls_to("chat.getPermalink")[-1].response["permalink"]
     assert link["object"]["url"] == permalink
@@ -185,7 +196,8 @@ def test_traceability_can_be_turned_off(redis_url: str, fake_slack: FakeSlack, f
     with server:
         preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
         driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
-        _created(fake_slack)
+        fake_slack.wait_for("chat.update", where=lambda c: "Attached:" in json.dumps(c.args.get("blocks", [])))
+        server.work.shutdown(wait=True)  # everything after the create has run
     (issue,) = fake_jira.created_issues()
     assert fake_jira.remote_links_of(issue["key"]) == [] and fake_jira.comments_of("KAN-15") == []
 
