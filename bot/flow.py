@@ -140,6 +140,20 @@ class DoeFlow:
 
         (self.urgent if urgent else self.work).submit(run)
 
+    def _on_click(
+        self, work: Callable[[], None], client: WebClient, actor: Actor, draft_id: str, *, urgent: bool = False
+    ) -> None:
+        """A button's work, after the ack: told to the clicker if it fails, dropped if Slack sent it twice."""
+        self.in_background(
+            work,
+            client=client,
+            user_id=actor.user_id,
+            channel_id=actor.channel_id,
+            draft_id=draft_id,
+            urgent=urgent,
+            once=actor.trigger_id,
+        )
+
     def _first_time(self, trigger_id: str) -> bool:
         try:
             return self.store.first_time(f"trigger:{trigger_id}")
@@ -575,14 +589,7 @@ class DoeFlow:
 
     def approve(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         """Step 3: Approve, carried out in the work pool."""
-        self.in_background(
-            lambda: self._approve(client, draft_id=draft_id, actor=actor),
-            client=client,
-            user_id=actor.user_id,
-            channel_id=actor.channel_id,
-            draft_id=draft_id,
-            once=actor.trigger_id,
-        )
+        self._on_click(lambda: self._approve(client, draft_id=draft_id, actor=actor), client, actor, draft_id)
 
     def _approve(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         """Create the Jira task exactly once, then replace the buttons with its key.
@@ -846,14 +853,12 @@ class DoeFlow:
 
     def edit(self, client: WebClient, *, draft_id: str, actor: Actor, trigger_id: str) -> None:
         """Reopen the modal pre-filled with the draft's current values; its submit updates the same preview."""
-        self.in_background(
+        self._on_click(
             lambda: self._edit(client, draft_id=draft_id, actor=actor, trigger_id=trigger_id),
-            client=client,
-            user_id=actor.user_id,
-            channel_id=actor.channel_id,
-            draft_id=draft_id,
-            urgent=True,
-            once=trigger_id,
+            client,
+            actor,
+            draft_id,
+            urgent=True,  # views.open with this click's trigger_id: within 3 s
         )
 
     def _edit(self, client: WebClient, *, draft_id: str, actor: Actor, trigger_id: str) -> None:
@@ -883,14 +888,7 @@ class DoeFlow:
 
     def cancel(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         """Mark the preview cancelled and drop the draft."""
-        self.in_background(
-            lambda: self._cancel(client, draft_id=draft_id, actor=actor),
-            client=client,
-            user_id=actor.user_id,
-            channel_id=actor.channel_id,
-            draft_id=draft_id,
-            once=actor.trigger_id,
-        )
+        self._on_click(lambda: self._cancel(client, draft_id=draft_id, actor=actor), client, actor, draft_id)
 
     def _cancel(self, client: WebClient, *, draft_id: str, actor: Actor) -> None:
         if not self._allowed_or_told(client, draft_id=draft_id, actor=actor, verb="cancel"):
