@@ -222,3 +222,16 @@ def test_data_center_site_with_fields_reporter_and_epic(
     assert any(r.path == "/rest/api/2/search" for r in fake_jira.requests)  # Data Center search
     assert not any(r.path.startswith("/rest/api/2/search/jql") for r in fake_jira.requests)
     assert all(r.headers.get("authorization") == "Bearer jira-pat" for r in fake_jira.requests)
+
+
+def test_a_lost_create_is_found_even_where_labels_are_off_the_screen(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    fake_jira.screen_hidden_fields.add("labels")  # so no marker label can be sent
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
+    fake_jira.index_lag = 30.0
+    fake_jira.fail_after_create()
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    done = _created(fake_slack)[-1]
+    (issue,) = fake_jira.created_issues()
+    assert issue["key"] in json.dumps(done.args["blocks"])
