@@ -56,6 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50, help="flows in flight at once (default 50)")
     parser.add_argument("--jira-latency", type=float, default=0.8, help="seconds added to every Jira request")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
+    parser.add_argument(
+        "--app-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for doe-bot, e.g. DOE_WORKER_THREADS=16 (repeatable)",
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-Bolt floor run")
     parser.add_argument("--json", type=Path, help="also write the JSON report to this path")
     parser.add_argument("--quiet", action="store_true", help="no progress; print only the targets")
@@ -357,6 +364,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                     "REDIS_NAMESPACE": namespace,
                     "JIRA_MAX_RETRIES": "0",
                     "LOG_LEVEL": "WARNING",
+                    **dict(item.split("=", 1) for item in args.app_env),
                 }
             ),
             port=port,
