@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot import blocks
 from bot.domain.estimate import default_overrides, estimate_priority, estimate_story_points
 from bot.domain.fields import askable, default_json, finish_in_jira_url, missing_required
 from bot.domain.highlights import task_highlights
+from bot.domain.keys import parse_story_key
 from bot.domain.models import Choices, Draft, DraftStatus, Overrides, SiblingTask, Story
 from bot.domain.related import (
     RelatedIssue,
@@ -51,6 +53,8 @@ ABANDONED_FORM_SECONDS = 30 * 60
 STORY_TYPES = {"story", "user story"}
 #: An APPROVING draft untouched this long was left by an instance that died mid-create: another may take over.
 APPROVING_STALE_SECONDS = 120
+#: Slack gives an options request 3 s; what Jira has not answered by then is dropped.
+OPTIONS_DEADLINE_SECONDS = 2.5
 #: How long user group members (DOE_APPROVERS) are remembered.
 GROUP_CACHE_SECONDS = 300
 
@@ -419,14 +423,20 @@ class DoeFlow:
             blocks=blocks.build_suggestions_message(text=text, suggestions=found),
         )
 
-    def story_options(self, query: str) -> list[RelatedIssue]:
-        """Typeahead options: the key itself when the query is one, else stories whose summary matches."""
-        from bot.domain.keys import parse_story_key
+    def story_options(self, query: str, *, timeout: float = OPTIONS_DEADLINE_SECONDS) -> list[RelatedIssue]:
+        """Typeahead options: the key itself when the query is one, else stories whose summary matches.
 
+        Slack waits 3 s for options; a Jira slower than `timeout` gives an empty list rather than an error."""
         key = parse_story_key(query)
-        if key:
-            return self.jira.find_existing([key])
-        return self.jira.search_stories(query, limit=20)
+
+        def look_up() -> list[RelatedIssue]:
+            return self.jira.find_existing([key]) if key else self.jira.search_stories(query, limit=20)
+
+        try:
+            return self.urgent.submit(look_up).result(timeout=timeout)
+        except FutureTimeout:
+            log.info("story options: Jira slower than %.1f s", timeout)
+            return []
 
     def closed(self, *, draft_id: str) -> None:
         """The user closed a modal before any preview: forget the draft and free the story."""

@@ -68,6 +68,17 @@ def test_picker_answers_an_empty_list_when_jira_fails(
     assert answer.status == 200 and answer.json()["options"] == []
 
 
+def test_picker_answers_in_time_when_jira_is_slow(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    slack.command("")
+    picker = fake_slack.views[fake_slack.wait_for("views.open")[0].response["view"]["id"]]
+    fake_jira.latency_for["GET /rest/api/2/search"] = 4.0  # Slack gives options 3 s
+    answer = slack.suggest(picker, action_id=ActionId.STORY_PICKER, block_id=BlockId.STORY_PICKER, value="dash")
+    assert answer.status == 200 and answer.json()["options"] == []
+    assert answer.elapsed < 3.9  # did not wait for Jira (4 s)
+
+
 def test_unknown_key_offers_similar_issues_found_in_one_search(
     slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
 ) -> None:
