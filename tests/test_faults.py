@@ -19,11 +19,11 @@ import pytest
 from bot.domain.models import DraftStatus
 from bot.flow import marker_label
 from bot.ids import ActionId
-from tests.conftest import BOT_TOKEN, JIRA_EMAIL, JIRA_TOKEN, SIGNING_SECRET, AppServer, make_settings
+from tests.conftest import SIGNING_SECRET, AppServer, make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
 from tests.flow_helpers import choose, open_form, preview_after_submit
-from tests.support.processes import RedisProcess, ServeProcess
+from tests.support.processes import RedisProcess, ServeProcess, serve_env
 from tests.support.slack_driver import SlackDriver, sign
 
 
@@ -329,17 +329,13 @@ def test_redis_down_is_told_and_the_app_recovers_by_itself(fake_slack: FakeSlack
 
 
 def _serve_env(fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str, namespace: str) -> dict[str, str]:
-    return {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.base_url,
-        "JIRA_URL": fake_jira.url,
-        "JIRA_EMAIL": JIRA_EMAIL,
-        "JIRA_API_TOKEN": JIRA_TOKEN,
-        "REDIS_URL": redis_url,
-        "REDIS_NAMESPACE": namespace,
-        "JIRA_MAX_RETRIES": "0",
-    }
+    return serve_env(
+        slack_url=fake_slack.base_url,
+        jira_url=fake_jira.url,
+        redis_url=redis_url,
+        REDIS_NAMESPACE=namespace,
+        JIRA_MAX_RETRIES="0",
+    )
 
 
 def test_sigterm_mid_create_finishes_the_work_first(

@@ -6,26 +6,17 @@ import json
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import BOT_TOKEN, JIRA_EMAIL, JIRA_TOKEN, SIGNING_SECRET
+from tests.conftest import BOT_TOKEN, JIRA_TOKEN, SIGNING_SECRET
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.support.processes import ServeProcess
+from tests.support.processes import ServeProcess, serve_env
 from tests.support.slack_driver import SlackDriver
 
 
 def test_serve_answers_health_and_a_signed_command(
     fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.base_url,
-        "JIRA_URL": fake_jira.url,
-        "JIRA_EMAIL": JIRA_EMAIL,
-        "JIRA_API_TOKEN": JIRA_TOKEN,
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "DEBUG",
-    }
+    env = serve_env(slack_url=fake_slack.base_url, jira_url=fake_jira.url, redis_url=redis_url, LOG_LEVEL="DEBUG")
     with ServeProcess(env, log_path=tmp_path / "serve.log", workers=2) as server:
         with urllib.request.urlopen(server.url + "/readyz", timeout=5) as response:
             assert json.loads(response.read())["ready"] is True

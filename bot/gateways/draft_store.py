@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
+from redis.client import Pipeline
 
 from bot.domain.models import Draft, DraftStatus
 from bot.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 
 class DraftStore(Protocol):
@@ -179,23 +182,31 @@ class RedisDraftStore:
         """Compare-and-set under WATCH: if another instance changes the draft meanwhile, re-read and re-check."""
         allowed = set(allowed)
         key = self._key(draft_id)
+
+        def attempt(pipe: Pipeline) -> Draft | None:
+            raw = pipe.get(key)
+            if raw is None:
+                return None
+            draft = Draft.model_validate_json(raw)
+            if draft.status not in allowed or (guard is not None and not guard(draft)):
+                return None
+            change(draft)
+            draft.updated_at = time.time()
+            pipe.multi()
+            pipe.set(key, draft.model_dump_json(), ex=self._ttl)
+            pipe.execute()
+            return draft
+
+        return self._watched(key, attempt)
+
+    def _watched(self, key: str, attempt: Callable[[Pipeline], T]) -> T:
+        """Run `attempt` with `key` watched, again from the start whenever another client changed it."""
         try:
             with self._redis.pipeline() as pipe:
                 while True:
                     try:
                         pipe.watch(key)
-                        raw = pipe.get(key)
-                        if raw is None:
-                            return None
-                        draft = Draft.model_validate_json(raw)
-                        if draft.status not in allowed or (guard is not None and not guard(draft)):
-                            return None
-                        change(draft)
-                        draft.updated_at = time.time()
-                        pipe.multi()
-                        pipe.set(key, draft.model_dump_json(), ex=self._ttl)
-                        pipe.execute()
-                        return draft
+                        return attempt(pipe)
                     except redis.WatchError:
                         continue
         except redis.RedisError as exc:
@@ -204,26 +215,21 @@ class RedisDraftStore:
     def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
         """`doe:story:<KEY>` names the story's in-flight draft; set under WATCH so two instances cannot both win."""
         key = self.story_prefix + story_key
-        try:
-            with self._redis.pipeline() as pipe:
-                while True:
-                    try:
-                        pipe.watch(key)
-                        holder_id = pipe.get(key)
-                        if holder_id is not None and holder_id.decode() != draft_id:
-                            raw = self._redis.get(self._key(holder_id.decode()))
-                            holder = Draft.model_validate_json(raw) if raw else None
-                            if holder is not None and is_live(holder):
-                                pipe.unwatch()
-                                return holder
-                        pipe.multi()
-                        pipe.set(key, draft_id, ex=self._ttl)
-                        pipe.execute()
-                        return None
-                    except redis.WatchError:
-                        continue
-        except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+
+        def attempt(pipe: Pipeline) -> Draft | None:
+            holder_id = pipe.get(key)
+            if holder_id is not None and holder_id.decode() != draft_id:
+                raw = self._redis.get(self._key(holder_id.decode()))
+                holder = Draft.model_validate_json(raw) if raw else None
+                if holder is not None and is_live(holder):
+                    pipe.unwatch()
+                    return holder
+            pipe.multi()
+            pipe.set(key, draft_id, ex=self._ttl)
+            pipe.execute()
+            return None
+
+        return self._watched(key, attempt)
 
     def release_story(self, story_key: str, draft_id: str) -> None:
         try:

@@ -18,6 +18,22 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def serve_env(*, slack_url: str, jira_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The settings `doe-bot serve` needs against the fakes (Jira Cloud credentials), plus `extra`."""
+    from tests.conftest import BOT_TOKEN, JIRA_EMAIL, JIRA_TOKEN, SIGNING_SECRET
+
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_url,
+        "JIRA_URL": jira_url,
+        "JIRA_EMAIL": JIRA_EMAIL,
+        "JIRA_API_TOKEN": JIRA_TOKEN,
+        "REDIS_URL": redis_url,
+        **extra,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
