@@ -176,6 +176,10 @@ class BenchJira(FakeJira):
                     with self._lock:
                         self.create_arrived.setdefault(label[len(_MARKER) :], at)
 
+    def create_arrived_at(self, draft_id: str) -> float | None:
+        with self._lock:
+            return self.create_arrived.get(draft_id)
+
     @property
     def connections_opened(self) -> int:
         connections = self._connections

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.fakes import BenchJira, BenchSlack, Key
+from bench.fakes import Key
+from bench.fakes_process import JiraHost, SlackHost
 from bot.ids import ActionId, BlockId
 from tests.fakes.fake_slack import Call
 from tests.support.slack_driver import HttpResult, SlackDriver
@@ -124,8 +125,8 @@ class FlowRunner:
         self,
         *,
         driver: BenchDriver,
-        slack: BenchSlack,
-        jira: BenchJira,
+        slack: SlackHost,
+        jira: JiraHost,
         step_timeout: float,
         run_deadline: Callable[[], float],
     ) -> None:
@@ -203,7 +204,7 @@ class FlowRunner:
         result.click_sent = time.time()
         self._ack(result, "click", driver.click(message, ActionId.APPROVE, channel_id=channel))
         key, updated = self._wait("created", [("created", channel, ts), ("approve_failed", channel, ts)])
-        result.jira_create_at = self.jira.create_arrived.get(draft_id)
+        result.jira_create_at = self.jira.create_arrived_at(draft_id)
         if key[0] == "approve_failed":
             raise _Failed("created", _text_with(updated.args.get("blocks"), "Last Approve failed")[:200])
         result.created_at = updated.at

@@ -263,8 +263,9 @@ def render(report: dict[str, Any]) -> str:
     acks_sent = max(1, ack["all"]["n"])
     lines.append(
         f"CPU over the run: app {cpu['app_seconds']:.1f} s ({1000 * cpu['app_seconds'] / max(1, flows['run']):.0f} ms "
-        f"per flow, {1000 * cpu['app_seconds'] / acks_sent:.1f} ms per request), load driver + fakes (this process) "
-        f"{cpu['harness_seconds']:.1f} s, wall {wall:.1f} s, {report['machine']['cpus']} CPUs"
+        f"per flow, {1000 * cpu['app_seconds'] / acks_sent:.1f} ms per request), load driver "
+        f"{cpu['harness_seconds']:.1f} s, fakes (own process) {cpu.get('fakes_seconds', 0.0):.1f} s, "
+        f"wall {wall:.1f} s, {report['machine']['cpus']} CPUs"
     )
     redis = doe["redis"]
     if redis["drafts"]:

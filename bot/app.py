@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.flow import DoeFlow
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
+from bot.lane import Lane
 from bot.listeners import register_listeners
 from bot.observability import InstrumentedWebClient
 from bot.render import TaskRenderer
@@ -54,6 +55,7 @@ def build_app(
     renderer: TaskRenderer | None = None,
     work: Executor | None = None,
     urgent: Executor | None = None,
+    lane: Lane | None = None,
 ) -> App:
     """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret."""
     flow = DoeFlow(
@@ -63,6 +65,7 @@ def build_app(
         renderer=renderer or TaskRenderer(settings.doe_templates_dir),
         work=work,
         urgent=urgent,
+        lane=lane,
     )
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(

@@ -36,6 +36,7 @@ from bot.domain.task import TaskContext, build_task_context, task_labels, task_s
 from bot.errors import DoeError, DraftGone, JiraOutcomeUnknown, NotAllowed, StoryNotFound
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway, NewTask
+from bot.lane import Lane
 from bot.observability import DRAFTS, correlated
 from bot.render import TaskRenderer, jira_escape
 from bot.settings import Settings
@@ -94,6 +95,7 @@ class DoeFlow:
         renderer: TaskRenderer,
         work: Executor | None = None,
         urgent: Executor | None = None,
+        lane: Lane | None = None,
     ) -> None:
         self.settings = settings
         self.jira = jira
@@ -105,6 +107,11 @@ class DoeFlow:
         # Calls bound to a trigger_id (views.open within 3 s of the click) get their own pool, so they never
         # queue behind slow Jira work.
         self.urgent = urgent or ThreadPoolExecutor(max_workers=16, thread_name_prefix="doe-urgent")
+        # Each pool's threads take turns for their CPU (bot/lane.py), so an ack competes with at most one work
+        # thread and one urgent thread for the GIL, never with dozens. The urgent pool has a lane of its own: a
+        # views.open never queues behind slow work.
+        self.lane = lane or Lane(settings.doe_cpu_lanes)
+        self.urgent_lane = Lane(settings.doe_cpu_lanes)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._groups_lock = threading.Lock()
 
@@ -126,8 +133,10 @@ class DoeFlow:
         ack, so the ack itself waits for no Redis round trip. If the store is down the work goes ahead (its own
         guards hold)."""
 
+        hold = self.urgent_lane.held if urgent else self.lane.held
+
         def run() -> None:
-            with correlated(draft_id):
+            with correlated(draft_id), hold():
                 try:
                     if once and not self._first_time(once):
                         log.info("dropped a request Slack sent again")

@@ -20,6 +20,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.lane import released
+
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -61,7 +63,8 @@ class InstrumentedWebClient(WebClient):
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
         started = time.perf_counter()
         try:
-            return super().api_call(api_method, **kwargs)
+            with released():  # a wait on Slack: other work may compute meanwhile (bot/lane.py)
+                return super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
             SLACK_ERRORS.labels(api_method, str(exc.response.get("error") or "unknown")).inc()
             raise

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Templates and runtime
     doe_templates_dir: Path | None = None
     doe_worker_threads: int = Field(default=64, ge=1, le=512)
+    # How many work threads may run Python code at once (bot/lane.py); 0 turns the lane off.
+    doe_cpu_lanes: int = Field(default=1, ge=0, le=512)
     doe_attach_starter_files: bool = True
     # Per-project defaults for fields a site requires, e.g. {"KAN": {"components": ["Platform"]}}.
     doe_field_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)

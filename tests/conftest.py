@@ -20,6 +20,7 @@ import redis
 
 from bot.app import build_app
 from bot.gateways.draft_store import RedisDraftStore
+from bot.lane import Lane
 from bot.settings import Settings, load_settings
 from bot.web import SlackWSGI
 from tests.fakes.fake_jira import FakeJira
@@ -145,7 +146,8 @@ class AppServer:
         )
         self.work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="test-work")
         self.urgent = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-urgent")
-        self.bolt = build_app(settings, store=self.store, work=self.work, urgent=self.urgent)
+        self.lane = Lane(settings.doe_cpu_lanes)
+        self.bolt = build_app(settings, store=self.store, work=self.work, urgent=self.urgent, lane=self.lane)
         self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping}, background=[self.urgent, self.work])
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"

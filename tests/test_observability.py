@@ -58,6 +58,8 @@ def test_metrics_count_a_whole_flow(slack: SlackDriver, fake_slack: FakeSlack, f
     assert _delta(after, before, 'doe_ack_seconds_count{kind="command"}') == 2
     assert _delta(after, before, 'doe_ack_seconds_count{kind="block_actions"}') == 1
     assert _delta(after, before, 'doe_ack_seconds_count{kind="view_submission"}') == 1
+    # Work took its turn for the CPU at least for the form, the preview and the create (and after each wait).
+    assert _delta(after, before, "doe_cpu_lane_wait_seconds_count") >= 3
 
 
 def test_logs_are_json_with_the_draft_as_correlation_id(

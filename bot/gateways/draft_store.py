@@ -12,6 +12,7 @@ from redis.client import Pipeline
 
 from bot.domain.models import Draft, DraftStatus
 from bot.errors import StoreUnavailable
+from bot.lane import release_lane_in_redis
 
 T = TypeVar("T")
 
@@ -133,7 +134,7 @@ class RedisDraftStore:
     `<namespace>:story:<KEY>` names a story's in-flight draft."""
 
     def __init__(self, client: redis.Redis, *, ttl_seconds: int, namespace: str = "doe") -> None:
-        self._redis = client
+        self._redis = release_lane_in_redis(client)  # waits on Redis let other work compute (bot/lane.py)
         self._ttl = ttl_seconds
         self.prefix = f"{namespace}:draft:"
         self.story_prefix = f"{namespace}:story:"

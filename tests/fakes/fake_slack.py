@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.holds import Hold
+
 __all__ = [
     "Call",
     "FakeSlack",
@@ -593,6 +595,7 @@ class FakeSlack:
         self.response_url_ttl: float = RESPONSE_URL_TTL
         self.latency: float = 0.0
         self.latency_for: dict[str, float] = {}
+        self._holds: list[Hold] = []
 
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {"S0OPS": ["U0APP"]}
@@ -635,6 +638,8 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        for hold in list(self._holds):
+            hold.release()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
@@ -741,6 +746,18 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ fault injection
 
+    def hold(self, method: str) -> Hold:
+        """Park calls to Web API `method` (unanswered) until the returned Hold is released."""
+        hold = Hold(lambda _verb, called: called == method, forget=self._forget_hold)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def _forget_hold(self, hold: Hold) -> None:
+        with self._lock:
+            if hold in self._holds:
+                self._holds.remove(hold)
+
     def fail_next(
         self,
         method: str,
@@ -820,6 +837,10 @@ class FakeSlack:
     # ------------------------------------------------------------------ request plumbing
 
     def _delay(self, method: str) -> None:
+        with self._lock:
+            holds = [h for h in self._holds if h.matches("POST", method)]
+        for hold in holds:
+            hold.park(method)
         delay = self.latency + self.latency_for.get(method, 0.0)
         if delay > 0:
             time.sleep(delay)
