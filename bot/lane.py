@@ -5,7 +5,8 @@ Jira's answers, rendering the task, building Block Kit, validating drafts) runs 
 waiting on Jira; but each of them that holds or wants the GIL delays the threads that answer Slack's requests,
 and with many of them runnable at once an ack can lose the GIL several times in a row. Measured with the
 benchmark (200 flows, concurrency 50, Jira 0.8 s, one process on 2 CPUs): ack p99 went from 2.6-4.4x the bare
-Bolt floor to 1.3-1.4x, with the same throughput, once the work threads took turns for their CPU.
+Bolt floor to 1.1-1.4x in four runs of five (1.8 in one, the floor's own p99 moving), with the same
+throughput, once the work threads took turns for their CPU (bench/README.md has the figures).
 
 So the work pool's threads hold the lane (`Lane.held`) while they compute and give it back (`released`) for
 every wait: a Jira or Slack request, a Redis round trip, a retry's back-off, a lock that another thread holds
