@@ -50,7 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from tests.fakes.holds import Hold
+from tests.fakes.holds import Hold, Holds
 
 __all__ = ["FakeJira", "Recorded", "JqlError"]
 
@@ -503,7 +503,7 @@ class FakeJira:
         self.cloud_hidden_emails: set[str] = set()
         self.latency: float = 0.0
         self.latency_for: dict[str, float] = {}
-        self._holds: list[Hold] = []
+        self._holds = Holds()
         # Measured on Jira Cloud (see tests/test_fake_jira.py): a credential Jira cannot resolve is served as
         # an anonymous caller on most routes (issue -> 404, search -> empty), only /myself answering 401.
         # Off by default: then every route answers a bad credential with 401.
@@ -553,8 +553,7 @@ class FakeJira:
         return self
 
     def stop(self) -> None:
-        for hold in list(self._holds):
-            hold.release()
+        self._holds.release_all()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -798,15 +797,7 @@ class FakeJira:
     def hold(self, method: str | None, path_prefix: str) -> Hold:
         """Park matching requests (unanswered, connection open) until the returned Hold is released: a Jira that
         takes as long as a test needs, to see what the app does meanwhile. Released by itself after 30 s."""
-        hold = Hold(lambda m, p: self._matches(method, path_prefix, m, p), forget=self._forget_hold)
-        with self._lock:
-            self._holds.append(hold)
-        return hold
-
-    def _forget_hold(self, hold: Hold) -> None:
-        with self._lock:
-            if hold in self._holds:
-                self._holds.remove(hold)
+        return self._holds.add(lambda m, p: self._matches(method, path_prefix, m, p))
 
     def drop_next(self, method: str | None, path_prefix: str, times: int = 1) -> None:
         """Close the connection of the next ``times`` matching requests without answering."""
@@ -1401,10 +1392,7 @@ class FakeJira:
     def _handle(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes, headers: dict[str, str]
     ) -> _Response | object:
-        with self._lock:
-            holds = [h for h in self._holds if h.matches(method, path)]
-        for hold in holds:
-            hold.park(f"{method} {path}")
+        self._holds.park(method, path, what=f"{method} {path}")
         delay = self._delay_for(path, method)
         if delay > 0:
             time.sleep(delay)

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.holds import Hold
+from tests.fakes.holds import Hold, Holds
 
 __all__ = [
     "Call",
@@ -595,7 +595,7 @@ class FakeSlack:
         self.response_url_ttl: float = RESPONSE_URL_TTL
         self.latency: float = 0.0
         self.latency_for: dict[str, float] = {}
-        self._holds: list[Hold] = []
+        self._holds = Holds()
 
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {"S0OPS": ["U0APP"]}
@@ -638,8 +638,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
-        for hold in list(self._holds):
-            hold.release()
+        self._holds.release_all()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
@@ -748,15 +747,7 @@ class FakeSlack:
 
     def hold(self, method: str) -> Hold:
         """Park calls to Web API `method` (unanswered) until the returned Hold is released."""
-        hold = Hold(lambda _verb, called: called == method, forget=self._forget_hold)
-        with self._lock:
-            self._holds.append(hold)
-        return hold
-
-    def _forget_hold(self, hold: Hold) -> None:
-        with self._lock:
-            if hold in self._holds:
-                self._holds.remove(hold)
+        return self._holds.add(lambda _verb, called: called == method)
 
     def fail_next(
         self,
@@ -837,10 +828,7 @@ class FakeSlack:
     # ------------------------------------------------------------------ request plumbing
 
     def _delay(self, method: str) -> None:
-        with self._lock:
-            holds = [h for h in self._holds if h.matches("POST", method)]
-        for hold in holds:
-            hold.park(method)
+        self._holds.park("POST", method, what=method)
         delay = self.latency + self.latency_for.get(method, 0.0)
         if delay > 0:
             time.sleep(delay)

@@ -34,3 +34,35 @@ class Hold:
         with self._cond:
             self._released = True
             self._cond.notify_all()
+
+
+class Holds:
+    """A fake's holds: `add` one, `park` each request where a hold matches, `release_all` when the fake stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holds: list[Hold] = []
+
+    def add(self, matches: Callable[[str, str], bool]) -> Hold:
+        hold = Hold(matches, forget=self._forget)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def park(self, method: str, path: str, *, what: str) -> None:
+        """Wait here while any hold matches (method, path)."""
+        with self._lock:
+            matching = [h for h in self._holds if h.matches(method, path)]
+        for hold in matching:
+            hold.park(what)
+
+    def release_all(self) -> None:
+        with self._lock:
+            holds = list(self._holds)
+        for hold in holds:
+            hold.release()
+
+    def _forget(self, hold: Hold) -> None:
+        with self._lock:
+            if hold in self._holds:
+                self._holds.remove(hold)
