@@ -16,18 +16,29 @@ def open_form(slack: SlackDriver, fake_slack: FakeSlack, text: str = "KAN-15", *
     result, trigger = slack.command(text, **kw)
     assert result.status == 200, result.body
     assert result.body in ("", None), f"command ack should be empty, got {result.body!r}"
+    view_id = opened_view_id(fake_slack, trigger)
+    wait_for_form(fake_slack, view_id)
+    view = fake_slack.views[view_id]
+    assert view["callback_id"] == CallbackId.TASK_MODAL
+    return view
+
+
+def opened_view_id(fake_slack: FakeSlack, trigger: str) -> str:
+    """The id of the modal opened with `trigger` (waits for the views.open)."""
     opened = fake_slack.wait_for("views.open", where=lambda c: c.args.get("trigger_id") == trigger)[0]
-    view_id = opened.response["view"]["id"]
+    return opened.response["view"]["id"]
+
+
+def wait_for_form(fake_slack: FakeSlack, view_id: str, timeout: float = 10.0) -> None:
+    """Until the views.update that replaces the loading modal `view_id` with the form."""
     fake_slack.wait_for(
         "views.update",
         where=lambda c: (
             c.args.get("view_id") == view_id
             and any(b.get("block_id") == BlockId.CLOUD for b in c.args["view"].get("blocks", []))
         ),
+        timeout=timeout,
     )
-    view = fake_slack.views[view_id]
-    assert view["callback_id"] == CallbackId.TASK_MODAL
-    return view
 
 
 def preview_after_submit(

@@ -16,29 +16,12 @@ import redis
 from bot import lane as lane_module
 from bot.gateways.draft_store import RedisDraftStore
 from bot.gateways.jira_gateway import _TTLCache
-from bot.ids import BlockId
 from bot.lane import Lane, released
 from tests.conftest import AppServer
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.flow_helpers import choose, open_form
+from tests.flow_helpers import choose, open_form, opened_view_id, wait_for_form
 from tests.support.slack_driver import SlackDriver
-
-
-def _form_shown(fake_slack: FakeSlack, view_id: str, timeout: float = 15.0) -> None:
-    fake_slack.wait_for(
-        "views.update",
-        where=lambda c: (
-            c.args.get("view_id") == view_id
-            and any(b.get("block_id") == BlockId.CLOUD for b in c.args["view"].get("blocks", []))
-        ),
-        timeout=timeout,
-    )
-
-
-def _opened(fake_slack: FakeSlack, trigger: str) -> str:
-    call = fake_slack.wait_for("views.open", where=lambda c: c.args.get("trigger_id") == trigger)[0]
-    return call.response["view"]["id"]
 
 
 def test_the_lane_is_on_by_default_with_one_permit(app_server: AppServer) -> None:
@@ -60,8 +43,8 @@ def test_work_waiting_on_jira_lets_other_work_reach_jira(
         assert hold.wait_parked(2), f"only {hold.parked} reached Jira: the lane was not given back"
     finally:
         hold.release()
-    _form_shown(fake_slack, _opened(fake_slack, trigger_1))
-    _form_shown(fake_slack, _opened(fake_slack, trigger_2))
+    wait_for_form(fake_slack, opened_view_id(fake_slack, trigger_1), timeout=15)
+    wait_for_form(fake_slack, opened_view_id(fake_slack, trigger_2), timeout=15)
 
 
 def test_work_waiting_on_slack_lets_other_work_run(
@@ -98,7 +81,7 @@ def test_acks_and_views_open_never_wait_for_the_lane(
     try:
         result, trigger = slack.command("KAN-15")
         assert result.status == 200 and result.body in ("", None)
-        view_id = _opened(fake_slack, trigger)
+        view_id = opened_view_id(fake_slack, trigger)
         # The work is queued behind the lane: no story read has reached Jira, no form was shown.
         time.sleep(0.3)
         assert not [r for r in fake_jira.requests if r.path.endswith("/issue/KAN-15")]
@@ -106,7 +89,7 @@ def test_acks_and_views_open_never_wait_for_the_lane(
     finally:
         free.set()
         holder.join(5)
-    _form_shown(fake_slack, view_id)
+    wait_for_form(fake_slack, view_id, timeout=15)
 
 
 def test_a_whole_flow_runs_with_the_lane_off(fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str) -> None:
