@@ -52,34 +52,38 @@ class Lane:
         if self._semaphore is None or getattr(_held, "lane", None) is not None:
             yield
             return
-        self._acquire()
+        self._take()
         try:
             yield
         finally:
-            _held.lane = None
-            self._semaphore.release()
+            self._give_back()
 
-    def _acquire(self) -> None:
+    # Only a lane with a semaphore is ever recorded in `_held`: these two are never called on one without.
+    def _take(self) -> None:
         assert self._semaphore is not None
         started = time.perf_counter()
         self._semaphore.acquire()
         _held.lane = self
         LANE_WAIT_SECONDS.observe(time.perf_counter() - started)
 
+    def _give_back(self) -> None:
+        assert self._semaphore is not None
+        _held.lane = None
+        self._semaphore.release()
+
 
 @contextmanager
 def released() -> Iterator[None]:
     """Give the lane back while waiting (network, back-off, a lock held across a wait), and take it again after."""
     lane: Lane | None = getattr(_held, "lane", None)
-    if lane is None or lane._semaphore is None:
+    if lane is None:
         yield
         return
-    _held.lane = None
-    lane._semaphore.release()
+    lane._give_back()
     try:
         yield
     finally:
-        lane._acquire()
+        lane._take()
 
 
 def sleep(seconds: float) -> None:
