@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.flow import DoeFlow
+from bot.creator import TaskCreator
+from bot.flow import FlowDeps
+from bot.flow.approvers import Approvers
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
 from bot.lane import Lane
@@ -53,19 +54,26 @@ def build_app(
     jira: JiraGateway | None = None,
     store: DraftStore | None = None,
     renderer: TaskRenderer | None = None,
-    work: Executor | None = None,
-    urgent: Executor | None = None,
     lane: Lane | None = None,
 ) -> App:
-    """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret."""
-    flow = DoeFlow(
+    """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret.
+
+    Listeners ack in the request's own thread (process_before_response: no hop through a pool, no polling for the
+    ack) and hand their step to a lazy listener, which Bolt runs on its listener executor: the one pool of work
+    threads (DOE_WORKER_THREADS). Shut it down (bot/web.py) to let work in progress finish."""
+    jira = jira or LibraryJiraGateway(settings)
+    renderer = renderer or TaskRenderer(settings.doe_templates_dir)
+    executor = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
+    deps = FlowDeps(
         settings=settings,
-        jira=jira or LibraryJiraGateway(settings),
+        jira=jira,
         store=store or build_store(settings),
-        renderer=renderer or TaskRenderer(settings.doe_templates_dir),
-        work=work,
-        urgent=urgent,
-        lane=lane,
+        renderer=renderer,
+        creator=TaskCreator(settings=settings, jira=jira, renderer=renderer),
+        approvers=Approvers(settings),
+        executor=executor,
+        lane=lane or Lane(settings.doe_cpu_lanes),
+        urgent_lane=Lane(settings.doe_cpu_lanes),
     )
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
@@ -74,32 +82,9 @@ def build_app(
         request_verification_enabled=signing_secret is not None,
         # No auth.test at start-up (Bolt still calls it once on the first request).
         token_verification_enabled=False,
-        # Listeners run here: they ack, make the quick Slack calls that must follow at once (views.open), and hand
-        # slow work to the flow's own pool. Bolt's default pool has only 5 threads.
-        listener_executor=ThreadPoolExecutor(max_workers=settings.doe_listener_threads, thread_name_prefix="doe"),
+        listener_executor=executor,
         raise_error_for_unhandled_request=False,
-        # Listeners only ack and hand work to the flow's pools, so they can run in the request's own thread:
-        # no hop through Bolt's pool and no 10 ms polling for the ack.
         process_before_response=True,
     )
-    register_listeners(app, flow)
-    app.middleware(instrument_client)
+    register_listeners(app, deps)
     return app
-
-
-def instrument_client(context: Any, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
-    """Bolt hands listeners a fresh WebClient per request; swap in one that times each call (/metrics)."""
-    client = context.client
-    if client is not None and not isinstance(client, InstrumentedWebClient):
-        context["client"] = InstrumentedWebClient(
-            token=client.token,
-            base_url=client.base_url,
-            timeout=client.timeout,
-            ssl=client.ssl,
-            proxy=client.proxy,
-            headers=client.headers,
-            team_id=context.team_id,
-            logger=client.logger,
-            retry_handlers=client.retry_handlers,
-        )
-    return next()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.draft import Draft, DraftStatus
 from bot.domain.estimate import Estimate
 from bot.domain.fields import MetaField
-from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Draft, Environment, MonitoringStack, Overrides, Story
+from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Environment, MonitoringStack, Overrides, Story
 from bot.domain.related import RelatedIssue
 from bot.ids import ActionId, BlockId, CallbackId
 
@@ -214,14 +215,16 @@ def build_duplicates_modal(*, draft_id: str, story: Story, duplicates: list[Rela
 
 
 def build_in_progress_text(*, story_key: str, holder: Draft, permalink: str | None) -> str:
-    where = f"<{permalink}|its preview>" if permalink else f"<#{holder.channel_id}>"
-    if holder.preview_ts:
+    where = f"<{permalink}|its preview>" if permalink else f"<#{holder.conversation.channel_id}>"
+    if holder.conversation.preview_ts:
         return (
             f"*{slack_escape(story_key)}* already has a DevOps draft in progress, started by "
-            f"<@{holder.requester_id}>: see {where}. Approve or cancel that one instead of starting another."
+            f"<@{holder.conversation.requester_id}>: see {where}. "
+            "Approve or cancel that one instead of starting another."
         )
     return (
-        f"<@{holder.requester_id}> is filling in the DevOps form for *{slack_escape(story_key)}* right now. "
+        f"<@{holder.conversation.requester_id}> is filling in the DevOps form for *{slack_escape(story_key)}* "
+        "right now. "
         "Wait for their preview, or ask them to close the form."
     )
 
@@ -353,8 +356,8 @@ def build_task_modal(
             hint="Most data, in minutes, that may be lost in a disaster.",
         ),
     ]
-    for field in draft.ask_fields[:20]:
-        blocks.append(_site_field_input(field, current=draft.extra_fields.get(field.id)))
+    for field in draft.site.ask_fields[:20]:
+        blocks.append(_site_field_input(field, current=draft.site.extra_fields.get(field.id)))
     return {
         "type": "modal",
         "callback_id": CallbackId.TASK_MODAL,
@@ -403,21 +406,21 @@ def _preview_head(draft: Draft) -> list[Block]:
         f"*Environments*\n{', '.join(e.value for e in overrides.environments)}",
     ]
     return [
-        {"type": "header", "text": _plain(draft.summary, HEADER_MAX)},
+        {"type": "header", "text": _plain(draft.preview.summary, HEADER_MAX)},
         {"type": "section", "text": _mrkdwn(f"Parent story: {_story_line(story)}")},
         {"type": "section", "fields": [_mrkdwn(f) for f in fields]},
         {
             "type": "context",
             "elements": [
-                _mrkdwn(f"Labels: {', '.join('`' + label + '`' for label in draft.labels)}"),
-                _mrkdwn(f"Requested by <@{draft.requester_id}>"),
+                _mrkdwn(f"Labels: {', '.join('`' + label + '`' for label in draft.preview.labels)}"),
+                _mrkdwn(f"Requested by <@{draft.conversation.requester_id}>"),
             ],
         },
     ]
 
 
 def _highlights_section(draft: Draft) -> Block:
-    lines = [f"• {slack_escape(h)}" for h in draft.highlights]
+    lines = [f"• {slack_escape(h)}" for h in draft.preview.highlights]
     text = "*Main points of the task*\n"
     for line in lines:
         if len(text) + len(line) + 1 > SECTION_TEXT_MAX - 60:
@@ -429,10 +432,10 @@ def _highlights_section(draft: Draft) -> Block:
 
 def _estimates_context(draft: Draft) -> Block | None:
     lines = []
-    if draft.points_reason:
-        lines.append(f"*Story points:* {slack_escape(draft.points_reason)}")
-    if draft.priority_reason:
-        lines.append(f"*Priority:* {slack_escape(draft.priority_reason)}")
+    if draft.preview.points_reason:
+        lines.append(f"*Story points:* {slack_escape(draft.preview.points_reason)}")
+    if draft.preview.priority_reason:
+        lines.append(f"*Priority:* {slack_escape(draft.preview.priority_reason)}")
     return {"type": "context", "elements": [_mrkdwn(line) for line in lines]} if lines else None
 
 
@@ -454,11 +457,12 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
     if estimates:
         blocks.append(estimates)
     blocks.append(_highlights_section(draft))
-    notes_block = _notes_section([*draft.notes, *(notes or [])])
+    notes_block = _notes_section([*draft.preview.notes, *(notes or [])])
     if notes_block:
         blocks.append(notes_block)
-    footer = [_mrkdwn(f"The full description ({draft.description_chars:,} characters) goes to Jira on Approve.")]
-    if draft.starter_files:
+    chars = draft.preview.description_chars
+    footer = [_mrkdwn(f"The full description ({chars:,} characters) goes to Jira on Approve.")]
+    if draft.preview.starter_files:
         footer.append(_mrkdwn(_starter_line(draft, attached=False)))
     blocks.append({"type": "context", "elements": footer})
     blocks.append(
@@ -493,53 +497,53 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
                             "type": "button",
                             "action_id": ActionId.FINISH_IN_JIRA,
                             "text": _plain("Finish in Jira", 75),
-                            "url": draft.finish_in_jira_url[:3000],
+                            "url": draft.site.finish_in_jira_url[:3000],
                         }
                     ]
-                    if draft.finish_in_jira_url
+                    if draft.site.finish_in_jira_url
                     else []
                 ),
             ],
         }
     )
-    return f"DevOps task preview: {slack_escape(draft.summary)}", blocks
+    return f"DevOps task preview: {slack_escape(draft.preview.summary)}", blocks
 
 
 def build_working_message(draft: Draft) -> tuple[str, list[Block]]:
     """The preview while Approve is being carried out: no buttons, so nobody clicks twice."""
     blocks = _preview_head(draft)
     blocks.append({"type": "context", "elements": [_mrkdwn(":hourglass_flowing_sand: Creating the task in Jira…")]})
-    return f"Creating: {slack_escape(draft.summary)}", blocks
+    return f"Creating: {slack_escape(draft.preview.summary)}", blocks
 
 
 def _starter_line(draft: Draft, *, attached: bool) -> str:
-    shown = ", ".join(f"`{p}`" for p in draft.starter_files[:12])
-    more = f" and {len(draft.starter_files) - 12} more" if len(draft.starter_files) > 12 else ""
+    shown = ", ".join(f"`{p}`" for p in draft.preview.starter_files[:12])
+    more = f" and {len(draft.preview.starter_files) - 12} more" if len(draft.preview.starter_files) > 12 else ""
     verb = "Attached" if attached else "Attached on Approve"
-    return f":paperclip: {verb}: {len(draft.starter_files)} starter files: {shown}{more}"
+    return f":paperclip: {verb}: {len(draft.preview.starter_files)} starter files: {shown}{more}"
 
 
 def build_approved_message(
     draft: Draft, *, attach_problem: str | None = None, attaching: bool = False
 ) -> tuple[str, list[Block]]:
-    assert draft.created_key and draft.created_url
+    assert draft.outcome.created_key and draft.outcome.created_url
     blocks = _preview_head(draft)
     blocks.append(
         {
             "type": "section",
             "text": _mrkdwn(
-                f":white_check_mark: Created *{_link(draft.created_url, draft.created_key)}* "
-                f"· approved by <@{draft.approved_by}>"
+                f":white_check_mark: Created *{_link(draft.outcome.created_url, draft.outcome.created_key)}* "
+                f"· approved by <@{draft.outcome.approved_by}>"
             ),
         }
     )
     if attaching:
-        line = f":hourglass_flowing_sand: Attaching {len(draft.starter_files)} starter files…"
+        line = f":hourglass_flowing_sand: Attaching {len(draft.preview.starter_files)} starter files…"
         blocks.append({"type": "context", "elements": [_mrkdwn(line)]})
-    elif draft.starter_files:
+    elif draft.preview.starter_files:
         line = f":warning: {attach_problem}" if attach_problem else _starter_line(draft, attached=True)
         blocks.append({"type": "context", "elements": [_mrkdwn(line)]})
-    return f"Created {draft.created_key}: {slack_escape(draft.summary)}", blocks
+    return f"Created {draft.outcome.created_key}: {slack_escape(draft.preview.summary)}", blocks
 
 
 def build_superseded_message(draft: Draft, *, duplicates: list[RelatedIssue]) -> tuple[str, list[Block]]:
@@ -554,7 +558,7 @@ def build_superseded_message(draft: Draft, *, duplicates: list[RelatedIssue]) ->
             ),
         }
     )
-    return f"Not created: {slack_escape(draft.summary)} already exists", blocks
+    return f"Not created: {slack_escape(draft.preview.summary)} already exists", blocks
 
 
 def build_cancelled_message(draft: Draft, *, cancelled_by: str) -> tuple[str, list[Block]]:
@@ -565,7 +569,28 @@ def build_cancelled_message(draft: Draft, *, cancelled_by: str) -> tuple[str, li
             "elements": [_mrkdwn(f":no_entry_sign: Cancelled by <@{cancelled_by}>. Nothing was created in Jira.")],
         }
     )
-    return f"Cancelled: {slack_escape(draft.summary)}", blocks
+    return f"Cancelled: {slack_escape(draft.preview.summary)}", blocks
+
+
+def build_status_text(draft: Draft) -> str:
+    """Why a click or a submission was refused: what state the draft is in."""
+    if draft.status is DraftStatus.APPROVED:
+        outcome = draft.outcome
+        return f"This draft was already approved: the task is *<{outcome.created_url}|{outcome.created_key}>*."
+    if draft.status is DraftStatus.APPROVING:
+        return "This draft is being created in Jira right now."
+    if draft.status is DraftStatus.CANCELLED:
+        return "This draft was cancelled. Run the command again to start over."
+    return "This draft is still being prepared; finish or close its form first."
+
+
+def build_cannot_post_here_note(*, channel_id: str, error: str) -> Block:
+    """Above a preview sent to the requester's DM because the bot may not post in the channel."""
+    text = (
+        f"I can't post in <#{channel_id}> ({slack_escape(error)}), so here is your preview. Invite me there with "
+        "`/invite @doe-bot` to share previews with the channel."
+    )
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 USAGE = (

@@ -35,22 +35,14 @@ def _secrets(settings: Settings) -> list[str]:
 
 def create_web_app(settings: Settings):
     """The WSGI application for HTTP mode (used by gunicorn and by tests)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from bot.app import build_app, build_store
     from bot.gateways.jira_gateway import LibraryJiraGateway
     from bot.web import SlackWSGI, cached_check
 
     store = build_store(settings)
     jira = LibraryJiraGateway(settings)
-    work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
-    urgent = ThreadPoolExecutor(max_workers=16, thread_name_prefix="doe-urgent")
-    app = build_app(settings, store=store, jira=jira, work=work, urgent=urgent)
-    return SlackWSGI(
-        app,
-        ready_checks={"drafts": store.ping, "jira": cached_check(jira.ping, seconds=15)},
-        background=[urgent, work],
-    )
+    app = build_app(settings, store=store, jira=jira)
+    return SlackWSGI(app, ready_checks={"drafts": store.ping, "jira": cached_check(jira.ping, seconds=15)})
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
@@ -122,15 +114,11 @@ def _terminal(args: argparse.Namespace) -> int:
         from bot.logging_setup import configure_logging
 
         configure_logging("WARNING", _secrets(settings), fmt="text")
-        renderer = TaskRenderer(settings.doe_templates_dir)
         jira = LibraryJiraGateway(settings)
         if args.command == "render":
-            return terminal.render_command(args, jira=jira, renderer=renderer)
-        args.issue_type = settings.jira_issue_type
-        args.link_type = settings.jira_link_type
-        args.blocks_link_type = settings.jira_blocks_link_type
+            return terminal.render_command(args, jira=jira, renderer=TaskRenderer(settings.doe_templates_dir))
         store = build_store(settings) if settings.redis_url else None
-        return terminal.create_command(args, jira=jira, renderer=renderer, store=store)
+        return terminal.create_command(args, settings=settings, jira=jira, store=store)
     except terminal.UsageError as exc:
         print(f"doe-bot {args.command}: {exc}", file=sys.stderr)
         return 2

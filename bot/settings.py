@@ -56,6 +56,7 @@ class Settings(BaseSettings):
 
     # Templates and runtime
     doe_templates_dir: Path | None = None
+    # Threads for the work after an ack (Bolt's lazy listeners), and Jira connections kept open for them.
     doe_worker_threads: int = Field(default=64, ge=1, le=512)
     # How many work threads may run Python code at once (bot/lane.py); 0 turns the lane off.
     doe_cpu_lanes: int = Field(default=1, ge=0, le=512)
@@ -65,7 +66,6 @@ class Settings(BaseSettings):
     doe_set_reporter: bool = True  # the requester (Slack e-mail → Jira account) as reporter, where allowed
     doe_link_back_to_slack: bool = True  # a web link on the issue to the Slack preview
     doe_comment_on_story: bool = True  # a comment on the story naming the new task and who approved it
-    doe_listener_threads: int = Field(default=32, ge=1, le=512)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

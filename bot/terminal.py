@@ -2,14 +2,16 @@
 
 render: prints what would be created (Jira markup or Markdown), or the preview's Block Kit JSON with a Block Kit
 Builder link, and writes the starter files; the story comes from Jira, from a JSON file, or from a bundled example.
-create: creates the task in Jira with the same guardrails as Slack (sub-tasks refused, existing DevOps task
-refused unless --allow-duplicate, sibling tasks linked, marker label, lost answers looked up before retrying).
+create: creates the task in Jira as Slack's Approve does, through the same planner and creator (sub-tasks refused,
+an existing DevOps task refused unless --allow-duplicate, sibling links, the epic, the reporter, the site's required
+fields from DOE_FIELD_DEFAULTS, starter files, a comment on the story, a lost answer looked up before any retry).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,26 +19,28 @@ from typing import Any
 from urllib.parse import quote
 
 from bot import blocks
+from bot.creator import TaskCreator
+from bot.domain.draft import Conversation, Draft, DraftStatus, SiteFit, new_draft_id
 from bot.domain.estimate import default_overrides
-from bot.domain.highlights import task_highlights
 from bot.domain.keys import parse_story_key
 from bot.domain.models import (
     Choices,
     CIPlatform,
     Cloud,
-    Draft,
-    DraftStatus,
     MonitoringStack,
     Overrides,
     SiblingTask,
     Story,
 )
-from bot.domain.related import build_dependencies, dependency_links, find_duplicates, find_siblings
-from bot.domain.task import TaskContext, build_task_context, task_labels, task_summary
-from bot.errors import DoeError, JiraOutcomeUnknown
+from bot.domain.related import find_siblings
+from bot.domain.task import TaskContext
+from bot.errors import DoeError
+from bot.gateways.jira_gateway import JiraGateway
 from bot.markdown import jira_to_markdown
+from bot.planner import TaskPlan, marker_label, plan_task
 from bot.render import TaskRenderer
-from bot.starter import attachment_name, list_starter_files, render_starter_files
+from bot.settings import Settings
+from bot.starter import render_starter_files
 
 CLOUDS = {"aws": Cloud.AWS, "gcp": Cloud.GCP, "google": Cloud.GCP, "azure": Cloud.AZURE}
 CIS = {
@@ -79,12 +83,14 @@ class UsageError(Exception):
 
 @dataclass
 class Prepared:
-    story: Story
+    plan: TaskPlan
     choices: Choices
     overrides: Overrides
-    context: TaskContext
     description: str
-    draft: Draft
+
+    @property
+    def context(self) -> TaskContext:
+        return self.plan.context
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, creating: bool) -> None:
@@ -97,9 +103,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     parser.add_argument("--environments", help="comma-separated: dev,staging,prod")
     parser.add_argument("--throughput", type=int, help="requests per second")
     parser.add_argument("--sla", type=float, help="availability SLA in percent, e.g. 99.9")
+    parser.add_argument("--requester", help="who asked, shown in the description (default: $USER)")
     if creating:
         parser.add_argument("--allow-duplicate", action="store_true", help="create even if a DevOps task exists")
         parser.add_argument("--dry-run", action="store_true", help="check and print, create nothing")
+        parser.add_argument("--reporter", metavar="EMAIL", help="set the Jira account with this e-mail as reporter")
     else:
         parser.add_argument("--story-file", type=Path, help="read the story from a JSON file (no Jira needed)")
         parser.add_argument("--example", action="store_true", help="use a bundled sample story (no credentials)")
@@ -171,34 +179,37 @@ def prepare(
     siblings: dict[str, list[SiblingTask]],
     renderer: TaskRenderer,
     requester: str,
+    site: SiteFit | None = None,
+    with_starter_files: bool = True,
 ) -> Prepared:
-    dependencies = build_dependencies(siblings)
-    context = build_task_context(
-        story=story, choices=choices, overrides=overrides, dependencies=dependencies, requester=requester
-    )
-    list_starter_files(context, renderer.templates_dir)
-    description = renderer.render_description(context)
-    draft = Draft(
-        story_key=story.key,
+    """The task as the Slack flow would plan it (bot/planner.py), with its description rendered."""
+    plan = plan_task(
         story=story,
         choices=choices,
         overrides=overrides,
-        summary=task_summary(story.summary),
-        labels=task_labels(choices),
-        description_chars=len(description),
-        highlights=task_highlights(context),
-        starter_files=[f.path for f in context.starter_files],
-        notes=dependencies.warnings,
-        requester_id="U0CLI",
-        channel_id="C0CLI",
-        status=DraftStatus.PREVIEW,
         siblings=siblings,
+        site=site or SiteFit(),
+        requester=requester,
+        templates_dir=renderer.templates_dir,
+        with_starter_files=with_starter_files,
     )
-    return Prepared(story, choices, overrides, context, description, draft)
+    description = renderer.render_description(plan.context)
+    return Prepared(plan=plan, choices=choices, overrides=overrides, description=description)
 
 
 def block_kit_output(prepared: Prepared) -> str:
-    _, preview = blocks.build_preview_message(prepared.draft)
+    """The Slack preview of this task, as Block Kit JSON and a Block Kit Builder link."""
+    plan = prepared.plan
+    draft = Draft(
+        story_key=plan.story.key,
+        status=DraftStatus.PREVIEW,
+        story=plan.story,
+        choices=prepared.choices,
+        overrides=prepared.overrides,
+        conversation=Conversation(requester_id="U0CLI", channel_id="C0CLI"),
+        preview=plan.preview_facts(description_chars=len(prepared.description)),
+    )
+    _, preview = blocks.build_preview_message(draft)
     payload = {"blocks": preview}
     link = BLOCK_KIT_BUILDER + quote(json.dumps(payload, separators=(",", ":")), safe="")
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n\nBlock Kit Builder: " + link + "\n"
@@ -233,6 +244,10 @@ def _story_for(args: argparse.Namespace, jira: Any | None) -> Story:
     return jira.get_story(key)
 
 
+def _requester(args: argparse.Namespace, command: str) -> str:
+    return args.requester or os.environ.get("USER") or f"doe-bot {command}"
+
+
 def render_command(args: argparse.Namespace, *, jira: Any | None, renderer: TaskRenderer) -> int:
     story = _story_for(args, jira)
     siblings: dict[str, list[SiblingTask]] = {}
@@ -244,14 +259,15 @@ def render_command(args: argparse.Namespace, *, jira: Any | None, renderer: Task
         overrides=overrides_from(args, story),
         siblings=siblings,
         renderer=renderer,
-        requester="doe-bot render",
+        requester=_requester(args, "render"),
     )
+    plan = prepared.plan
     if args.blocks:
         sys.stdout.write(block_kit_output(prepared))
     else:
         body = jira_to_markdown(prepared.description) if args.format == "markdown" else prepared.description
-        header = f"{prepared.draft.summary}\nlabels: {' '.join(prepared.draft.labels)}\n"
-        header += f"priority: {prepared.overrides.priority}  story points: {prepared.overrides.story_points}\n\n"
+        header = f"{plan.summary}\nlabels: {' '.join(plan.labels)}\n"
+        header += f"priority: {plan.priority}  story points: {plan.story_points}\n\n"
         sys.stdout.write(header + body)
     if args.out:
         for path in write_outputs(prepared, out=args.out, fmt=args.format, renderer=renderer):
@@ -259,17 +275,18 @@ def render_command(args: argparse.Namespace, *, jira: Any | None, renderer: Task
     return 0
 
 
-def create_command(args: argparse.Namespace, *, jira: Any, renderer: TaskRenderer, store: Any | None) -> int:
-    """Exit codes: 0 created (or dry run), 1 refused by a guardrail, 2 usage, 3 Jira failed."""
-    from bot.flow import is_live, marker_label
-    from bot.gateways.jira_gateway import NewTask
+def create_command(args: argparse.Namespace, *, settings: Settings, jira: JiraGateway, store: Any | None) -> int:
+    """The Slack path's Approve, from a terminal: the same planner (bot/planner.py) and creator (bot/creator.py).
 
+    Exit codes: 0 created (or dry run), 1 refused by a guardrail or a field only Jira's screen can fill, 2 usage,
+    3 Jira failed."""
+    renderer = TaskRenderer(settings.doe_templates_dir)
+    creator = TaskCreator(settings=settings, jira=jira, renderer=renderer)
     story = _story_for(args, jira)
     if story.is_subtask:
         print(f"refused: {story.key} is a sub-task; use its parent story", file=sys.stderr)
         return 1
-    related = jira.find_related(story)
-    duplicates = find_duplicates(story, related)
+    duplicates, siblings = creator.related(story, acknowledged=[])
     if duplicates and not args.allow_duplicate:
         for d in duplicates:
             print(
@@ -279,70 +296,65 @@ def create_command(args: argparse.Namespace, *, jira: Any, renderer: TaskRendere
             )
         print("pass --allow-duplicate to create another anyway", file=sys.stderr)
         return 1
-    siblings = find_siblings(story, related)
+    site = creator.fit_site(story)
+    missing = [f"{f.name} ({f.id})" for f in site.ask_fields] + site.unfillable
+    if missing:
+        # Slack asks for these in the form; a terminal can't: name them, and hand over to Jira's own screen.
+        print(f"refused: Jira requires {', '.join(missing)} in {story.project_key}", file=sys.stderr)
+        print(f"set it in DOE_FIELD_DEFAULTS, or finish in Jira: {creator.finish_in_jira_url(story)}", file=sys.stderr)
+        return 1
     prepared = prepare(
         story=story,
         choices=choices_from(args),
         overrides=overrides_from(args, story),
         siblings=siblings,
         renderer=renderer,
-        requester="doe-bot create",
+        requester=_requester(args, "create"),
+        site=site,
+        with_starter_files=settings.doe_attach_starter_files,
     )
-    draft = prepared.draft
+    plan = prepared.plan
+    draft_id = new_draft_id()
     if store is not None:
-        holder = store.claim_story(story.key, draft.id, is_live=is_live)
+        holder = store.claim_story(story.key, draft_id)
         if holder is not None:
             print(
-                f"refused: a draft for {story.key} is in flight in Slack, started by {holder.requester_id}",
+                f"refused: a draft for {story.key} is in flight in Slack, started by "
+                f"{holder.conversation.requester_name or holder.conversation.requester_id}",
                 file=sys.stderr,
             )
             return 1
-    blocked_by, blocks_keys = dependency_links(siblings)
-    task = NewTask(
-        project_key=story.project_key,
-        issue_type=args.issue_type,
-        summary=draft.summary,
-        description=prepared.description,
-        labels=draft.labels,
-        priority=prepared.overrides.priority,
-        story_points=prepared.overrides.story_points,
-        story_key=story.key,
-        link_type=args.link_type,
-        blocks_link_type=args.blocks_link_type,
-        marker_label=marker_label(draft.id),
-        blocked_by=tuple(blocked_by),
-        blocks=tuple(blocks_keys),
-    )
     try:
         if args.dry_run:
             print(
-                f"would create: {task.summary} in {task.project_key} (labels {' '.join(task.labels)}, "
-                f"priority {task.priority}, {task.story_points} points, links: relates {story.key}"
-                f"{', blocked by ' + ', '.join(blocked_by) if blocked_by else ''}"
-                f"{', blocks ' + ', '.join(blocks_keys) if blocks_keys else ''})"
+                f"would create: {plan.summary} in {story.project_key} (labels {' '.join(plan.labels)}, "
+                f"priority {plan.priority}, {plan.story_points} points, links: relates {story.key}"
+                f"{', blocked by ' + ', '.join(plan.blocked_by) if plan.blocked_by else ''}"
+                f"{', blocks ' + ', '.join(plan.blocks) if plan.blocks else ''}"
+                f"{', epic ' + story.epic_key if story.epic_key else ''})"
             )
-            for warning in prepared.context.dependencies.warnings:
-                print(f"warning: {warning}")
+            for note in plan.notes:
+                print(f"warning: {note}")
             return 0
-        try:
-            created = jira.create_task(task)
-        except JiraOutcomeUnknown:
-            created = jira.find_created(task)
-            if created is None:
-                raise
+        reporter = creator.reporter_for(args.reporter)
+        if args.reporter and reporter is None:
+            print(f"warning: no Jira account for {args.reporter}; the bot's account is the reporter")
+        created = creator.create_once(creator.request(plan, marker=marker_label(draft_id), reporter=reporter))
         print(f"created {created.key}: {created.url}")
-        files = render_starter_files(prepared.context, renderer.templates_dir)
-        try:
-            jira.attach_files(created.key, {attachment_name(p): c for p, c in files.items()})
-            print(f"attached {len(files)} starter files")
-        except DoeError as exc:
-            print(f"warning: {created.key} was created, but attaching its starter files failed: {exc.user_message}")
-        for warning in prepared.context.dependencies.warnings:
-            print(f"warning: {warning}")
+        problem = creator.attach_starter_files(created.key, plan)
+        if problem:
+            print(f"warning: {problem.replace('*', '')}")
+        elif plan.starter_files:
+            print(f"attached {len(plan.starter_files)} starter files")
+        creator.trace(
+            created, story_key=story.key, approver=plan.context.requester, permalink=None, via="the command line"
+        )
+        for note in plan.notes:
+            print(f"warning: {note}")
         return 0
     except DoeError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 3
     finally:
         if store is not None:
-            store.release_story(story.key, draft.id)
+            store.release_story(story.key, draft_id)

@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,21 +35,32 @@ _REASONS = {
 }
 
 
-def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) -> BoltRequest:
-    """Build Bolt's request, correcting one known mis-parse.
+class SlackRequest(BoltRequest):
+    """Bolt's request for an HTTP body, correcting one known mis-parse.
 
     Bolt's form parser treats any body containing the text "payload" as an interactivity payload, so a slash
     command like `/doe payload KAN-1` (or a user or channel named so) would reach no listener. The signature is
-    checked on the raw body either way; only the parsed view of a slash command is repaired here.
+    checked on the raw body either way; only the parsed view of a slash command is repaired here, and so is every
+    copy Bolt makes of the request for its lazy listeners (`to_copyable` parses the raw body again).
     """
-    request = BoltRequest(body=raw_body, query=query, headers=headers)
-    if not request.body and "payload" in raw_body and not raw_body.lstrip().startswith("{"):
-        params = dict(parse_qsl(raw_body, keep_blank_values=True))
-        if "payload" not in params and "command" in params:
-            request.body = params
-            # The context (user, channel, response_url…) was derived from the wrong body: derive it again.
-            request.context = build_context(BoltContext(), params)
-    return request
+
+    def __init__(self, *, body: str, query: Any = None, headers: Any = None, context: Any = None, mode: str = "http"):
+        super().__init__(body=body, query=query, headers=headers, context=context, mode=mode)
+        if not self.body and "payload" in body and not body.lstrip().startswith("{"):
+            params = dict(parse_qsl(body, keep_blank_values=True))
+            if "payload" not in params and "command" in params:
+                self.body = params
+                # The context (user, channel, response_url…) was derived from the wrong body: derive it again.
+                self.context = build_context(BoltContext(context or {}), params)
+
+    def to_copyable(self) -> SlackRequest:
+        return SlackRequest(
+            body=self.raw_body, query=self.query, headers=self.headers, context=self.context.to_copyable()
+        )
+
+
+def bolt_request(raw_body: str, *, query: str, headers: dict[str, list[str]]) -> BoltRequest:
+    return SlackRequest(body=raw_body, query=query, headers=headers)
 
 
 # Fields Bolt and the listeners read without checking their type: each must have the type Slack sends.
@@ -102,16 +112,9 @@ def well_formed(body: object) -> bool:
 
 
 class SlackWSGI:
-    def __init__(
-        self,
-        app: App,
-        *,
-        ready_checks: dict[str, Callable[[], bool]] | None = None,
-        background: list[Executor] | None = None,
-    ) -> None:
+    def __init__(self, app: App, *, ready_checks: dict[str, Callable[[], bool]] | None = None) -> None:
         self.bolt = app
         self.ready_checks = ready_checks or {}
-        self.background = background or []
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -159,10 +162,9 @@ class SlackWSGI:
         return self._send_bolt(start_response, response)
 
     def close(self) -> None:
-        """Graceful stop: wait for the work done after acks (previews, Jira creates) to finish."""
+        """Graceful stop: wait for the work done after acks (previews, Jira creates: Bolt's lazy listeners, on its
+        listener executor) to finish."""
         self.bolt.listener_runner.listener_executor.shutdown(wait=True)
-        for executor in self.background:
-            executor.shutdown(wait=True)
 
     @staticmethod
     def _send(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:

@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -144,11 +143,9 @@ class AppServer:
         self.store = RedisDraftStore.from_url(
             settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
         )
-        self.work = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="test-work")
-        self.urgent = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-urgent")
         self.lane = Lane(settings.doe_cpu_lanes)
-        self.bolt = build_app(settings, store=self.store, work=self.work, urgent=self.urgent, lane=self.lane)
-        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping}, background=[self.urgent, self.work])
+        self.bolt = build_app(settings, store=self.store, lane=self.lane)
+        self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping})
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -6,9 +6,10 @@ import json
 
 from bot import blocks
 from bot.domain.dependencies import default_dependencies
+from bot.domain.draft import Conversation, Draft, DraftStatus, PreviewFacts
 from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.domain.highlights import task_highlights
-from bot.domain.models import Choices, Draft, DraftStatus, Overrides, Story
+from bot.domain.models import Choices, Overrides, Story
 from bot.domain.task import build_task_context, task_labels, task_summary
 from tests.fakes.fake_slack import validate_message_blocks, validate_view
 
@@ -33,12 +34,13 @@ def _draft(summary: str = "User Dashboard Analytics", description: str = "") -> 
         story=story,
         choices=choices,
         overrides=overrides,
-        summary=task_summary(summary),
-        labels=task_labels(choices),
-        description_chars=25_000,
-        highlights=task_highlights(context),
-        requester_id="U0REQ",
-        channel_id="C0PLAN",
+        preview=PreviewFacts(
+            summary=task_summary(summary),
+            labels=task_labels(choices),
+            description_chars=25_000,
+            highlights=task_highlights(context),
+        ),
+        conversation=Conversation(requester_id="U0REQ", channel_id="C0PLAN"),
         status=DraftStatus.PREVIEW,
     )
 
@@ -56,7 +58,7 @@ def test_preview_is_valid_block_kit_with_buttons_carrying_only_the_draft_id() ->
 
 def test_huge_story_text_is_summarised_within_limits() -> None:
     draft = _draft(summary="S" * 300)
-    draft.highlights = ["h" * 500] * 40
+    draft.preview.highlights = ["h" * 500] * 40
     _, preview = blocks.build_preview_message(draft, notes=["n" * 4000] * 9)
     assert validate_message_blocks(preview) == []
     header = preview[0]["text"]["text"]
@@ -91,7 +93,7 @@ def test_modals_are_valid_views() -> None:
 
 def test_approved_message_links_the_new_issue() -> None:
     draft = _draft()
-    draft.created_key, draft.created_url, draft.approved_by = (
+    draft.outcome.created_key, draft.outcome.created_url, draft.outcome.approved_by = (
         "KAN-31",
         "https://acme.atlassian.net/browse/KAN-31",
         "U0APP",

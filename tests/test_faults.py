@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.domain.models import DraftStatus
-from bot.flow import marker_label
+from bot.domain.draft import DraftStatus
 from bot.ids import ActionId
+from bot.planner import marker_label
 from tests.conftest import SIGNING_SECRET, AppServer, make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
@@ -265,18 +265,16 @@ def test_an_instance_that_died_mid_create_is_taken_over(
         preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
         draft_id = _draft_id(preview)
         # The dead instance had claimed the draft and its create had reached Jira, then it died.
-        from bot.flow import DoeFlow  # noqa: PLC0415 - only to build the same request the flow sends
+        from bot.creator import TaskCreator  # noqa: PLC0415 - only to send the same request the flow sends
         from bot.gateways.jira_gateway import LibraryJiraGateway
+        from bot.planner import plan_draft
         from bot.render import TaskRenderer
 
         draft = server.store.get(draft_id)
-        flow = DoeFlow(
-            settings=server.settings,
-            jira=LibraryJiraGateway(server.settings),
-            store=server.store,
-            renderer=TaskRenderer(),
-        )
-        flow.jira.create_task(flow._new_task(draft))
+        renderer = TaskRenderer()
+        creator = TaskCreator(settings=server.settings, jira=LibraryJiraGateway(server.settings), renderer=renderer)
+        plan = plan_draft(draft, settings=server.settings, templates_dir=renderer.templates_dir)
+        creator.create_once(creator.request(plan, marker=marker_label(draft_id), reporter=None))
         draft.status, draft.updated_at = DraftStatus.APPROVING, time.time() - 3600
         server.store._redis.set(server.store._key(draft_id), draft.model_dump_json())
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.domain.models import DraftStatus
+from bot.domain.draft import DraftStatus
 from bot.ids import ActionId, BlockId
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.domain.models import DraftStatus
+from bot.domain.draft import DraftStatus
 from bot.ids import ActionId
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack

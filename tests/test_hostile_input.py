@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.models import Draft, DraftStatus
+from bot.domain.draft import Draft, DraftStatus
 from tests.fakes.fake_slack import FakeSlack
 from tests.support.slack_driver import SlackDriver
 

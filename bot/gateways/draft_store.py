@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import redis
 from redis.client import Pipeline
 
-from bot.domain.models import Draft, DraftStatus
+from bot.domain.draft import Draft, NotInState
 from bot.errors import StoreUnavailable
 from bot.lane import release_lane_in_redis
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Applied(Generic[T]):
+    """A transition that took effect: the draft as now stored, and what the transition returned."""
+
+    draft: Draft
+    result: T
+
+
+def _run(draft: Draft, step: Callable[[Draft], T]) -> Applied[T] | None:
+    """Apply a transition to a copy just read; None when the draft is not in a state the transition starts from."""
+    try:
+        result = step(draft)
+    except NotInState:
+        return None
+    draft.updated_at = time.time()
+    return Applied(draft, result)
 
 
 class DraftStore(Protocol):
@@ -24,20 +43,13 @@ class DraftStore(Protocol):
 
     def delete(self, draft_id: str) -> None: ...
 
-    def update(
-        self,
-        draft_id: str,
-        *,
-        allowed: Iterable[DraftStatus],
-        change: Callable[[Draft], None],
-        guard: Callable[[Draft], bool] | None = None,
-    ) -> Draft | None:
-        """Atomically apply `change` if the draft's status is one of `allowed` and `guard` (if any) agrees;
-        return the new draft, else None."""
+    def apply(self, draft_id: str, step: Callable[[Draft], T]) -> Applied[T] | None:
+        """Atomically apply one transition of the draft (e.g. `lambda d: d.cancel()`, see bot/domain/draft.py).
+        None when the draft is gone or not in a state the transition may start from; then nothing changed."""
         ...
 
-    def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
-        """Make `draft_id` the story's one in-flight draft, unless another live one holds it: then return that."""
+    def claim_story(self, story_key: str, draft_id: str) -> Draft | None:
+        """Make `draft_id` the story's one in-flight draft, unless another draft still holds it: then return that."""
         ...
 
     def release_story(self, story_key: str, draft_id: str) -> None:
@@ -84,29 +96,20 @@ class MemoryDraftStore:
         with self._lock:
             self._items.pop(draft_id, None)
 
-    def update(
-        self,
-        draft_id: str,
-        *,
-        allowed: Iterable[DraftStatus],
-        change: Callable[[Draft], None],
-        guard: Callable[[Draft], bool] | None = None,
-    ) -> Draft | None:
+    def apply(self, draft_id: str, step: Callable[[Draft], T]) -> Applied[T] | None:
         with self._lock:
             draft = self._get_locked(draft_id)
-            if draft is None or draft.status not in set(allowed) or (guard is not None and not guard(draft)):
-                return None
-            change(draft)
-            draft.updated_at = time.time()
-            self._items[draft.id] = (time.monotonic() + self._ttl, draft.model_dump_json())
-            return draft
+            applied = _run(draft, step) if draft is not None else None
+            if applied is not None:
+                self._items[draft_id] = (time.monotonic() + self._ttl, applied.draft.model_dump_json())
+            return applied
 
-    def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
+    def claim_story(self, story_key: str, draft_id: str) -> Draft | None:
         with self._lock:
             holder_id = self._stories.get(story_key)
             if holder_id and holder_id != draft_id:
                 holder = self._get_locked(holder_id)
-                if holder is not None and is_live(holder):
+                if holder is not None and holder.holds_story():
                     return holder
             self._stories[story_key] = draft_id
             return None
@@ -172,31 +175,20 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
-    def update(
-        self,
-        draft_id: str,
-        *,
-        allowed: Iterable[DraftStatus],
-        change: Callable[[Draft], None],
-        guard: Callable[[Draft], bool] | None = None,
-    ) -> Draft | None:
+    def apply(self, draft_id: str, step: Callable[[Draft], T]) -> Applied[T] | None:
         """Compare-and-set under WATCH: if another instance changes the draft meanwhile, re-read and re-check."""
-        allowed = set(allowed)
         key = self._key(draft_id)
 
-        def attempt(pipe: Pipeline) -> Draft | None:
+        def attempt(pipe: Pipeline) -> Applied[T] | None:
             raw = pipe.get(key)
-            if raw is None:
+            applied = _run(Draft.model_validate_json(raw), step) if raw is not None else None
+            if applied is None:
+                pipe.unwatch()
                 return None
-            draft = Draft.model_validate_json(raw)
-            if draft.status not in allowed or (guard is not None and not guard(draft)):
-                return None
-            change(draft)
-            draft.updated_at = time.time()
             pipe.multi()
-            pipe.set(key, draft.model_dump_json(), ex=self._ttl)
+            pipe.set(key, applied.draft.model_dump_json(), ex=self._ttl)
             pipe.execute()
-            return draft
+            return applied
 
         return self._watched(key, attempt)
 
@@ -213,7 +205,7 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
-    def claim_story(self, story_key: str, draft_id: str, *, is_live: Callable[[Draft], bool]) -> Draft | None:
+    def claim_story(self, story_key: str, draft_id: str) -> Draft | None:
         """`doe:story:<KEY>` names the story's in-flight draft; set under WATCH so two instances cannot both win."""
         key = self.story_prefix + story_key
 
@@ -222,7 +214,7 @@ class RedisDraftStore:
             if holder_id is not None and holder_id.decode() != draft_id:
                 raw = self._redis.get(self._key(holder_id.decode()))
                 holder = Draft.model_validate_json(raw) if raw else None
-                if holder is not None and is_live(holder):
+                if holder is not None and holder.holds_story():
                     pipe.unwatch()
                     return holder
             pipe.multi()

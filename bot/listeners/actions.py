@@ -1,71 +1,81 @@
-"""Surface: the preview's buttons. Their value is only the draft id; everything else comes from the store."""
+"""Surface: the preview's buttons and the modal's buttons. A button's value is only a draft id (or a story key);
+everything else comes from the store."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.domain.keys import parse_story_key
-from bot.flow import Actor, DoeFlow
+from bot.flow import Actor, FlowDeps, approve, cancel, preview, start
+from bot.flow.background import after_ack
 from bot.ids import ActionId
 
 
 def _actor(body: dict[str, Any]) -> Actor:
     container = body.get("container") or {}
+    user = body.get("user") or {}
     return Actor(
-        user_id=body["user"]["id"],
+        user_id=user["id"],
         channel_id=container.get("channel_id") or (body.get("channel") or {}).get("id"),
         message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
         trigger_id=body.get("trigger_id"),
-        user_name=(body.get("user") or {}).get("name") or (body.get("user") or {}).get("username"),
+        user_name=user.get("name") or user.get("username"),
     )
 
 
-def _draft_id(body: dict[str, Any]) -> str:
+def _value(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value") or "")
 
 
-def handle_action_approve(flow: DoeFlow):
-    def handler(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def _ack(ack: Ack) -> None:
+    """Every button is acked empty at once; its work runs after the ack. Selects inside the modal and link
+    buttons send block_actions too: they need only this."""
+    ack()
+
+
+def handle_action_approve(deps: FlowDeps):
+    @after_ack(deps, once=True)
+    def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """Step 3 of the flow: Approve creates the Jira task (once) and updates the preview in place."""
-        ack()
-        flow.approve(client, draft_id=_draft_id(body), actor=_actor(body))
+        approve.approve(deps, client, draft_id=_value(body), actor=_actor(body))
 
     return handler
 
 
-def handle_action_edit(flow: DoeFlow):
-    def handler(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        """Edit: reopen the modal pre-filled with the draft (uses this click's trigger_id, so right away)."""
-        ack()
-        flow.edit(client, draft_id=_draft_id(body), actor=_actor(body), trigger_id=body["trigger_id"])
+def handle_action_edit(deps: FlowDeps):
+    @after_ack(deps, once=True, urgent=True)
+    def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        """Edit: reopen the modal pre-filled with the draft (with this click's trigger_id, so within 3 s)."""
+        preview.edit(deps, client, draft_id=_value(body), actor=_actor(body))
 
     return handler
 
 
-def handle_action_cancel(flow: DoeFlow):
-    def handler(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def handle_action_cancel(deps: FlowDeps):
+    @after_ack(deps, once=True)
+    def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """Cancel: mark the preview cancelled and drop the draft."""
-        ack()
-        flow.cancel(client, draft_id=_draft_id(body), actor=_actor(body))
+        cancel.cancel(deps, client, draft_id=_value(body), actor=_actor(body))
 
     return handler
 
 
-def handle_action_pick_story(flow: DoeFlow):
-    def handler(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """A "did you mean" button. In a modal: continue there. In a private message: open the flow with this
+def handle_action_pick_story(deps: FlowDeps):
+    @after_ack(deps, urgent=True)
+    def handler(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+        """A "did you mean" button. In a modal: continue there. In a private message: start the flow with this
         click's trigger_id, and remove the suggestions."""
-        ack()
-        key = parse_story_key(_draft_id(body))
+        key = parse_story_key(_value(body))
         if key is None:
             return
         view = body.get("view")
         if view:
-            flow.continue_with(
+            start.continue_in_modal(
+                deps,
                 client,
                 draft_id=str(view.get("private_metadata") or ""),
                 story_key=key,
@@ -75,7 +85,8 @@ def handle_action_pick_story(flow: DoeFlow):
             return
         actor = _actor(body)
         respond(delete_original=True)
-        flow.start(
+        start.open_form(
+            deps,
             client,
             story_key=key,
             user_id=actor.user_id,
@@ -89,12 +100,13 @@ def handle_action_pick_story(flow: DoeFlow):
     return handler
 
 
-def handle_action_create_anyway(flow: DoeFlow):
-    def handler(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def handle_action_create_anyway(deps: FlowDeps):
+    @after_ack(deps)
+    def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """The user confirmed a second DevOps task for a story that already has one."""
-        ack()
         view = body["view"]
-        flow.continue_with(
+        start.continue_in_modal(
+            deps,
             client,
             draft_id=str(view.get("private_metadata") or ""),
             story_key=None,
@@ -106,17 +118,12 @@ def handle_action_create_anyway(flow: DoeFlow):
     return handler
 
 
-def _ack_only(ack: Ack) -> None:
-    """Selects inside the modal and the link button send block_actions too; they need only an ack."""
-    ack()
-
-
-def register(app: App, flow: DoeFlow) -> None:
-    app.action(ActionId.APPROVE.value)(handle_action_approve(flow))
-    app.action(ActionId.EDIT.value)(handle_action_edit(flow))
-    app.action(ActionId.CANCEL.value)(handle_action_cancel(flow))
-    app.action(ActionId.PICK_STORY.value)(handle_action_pick_story(flow))
-    app.action(ActionId.CREATE_ANYWAY.value)(handle_action_create_anyway(flow))
+def register(app: App, deps: FlowDeps) -> None:
+    app.action(ActionId.APPROVE.value)(ack=_ack, lazy=[handle_action_approve(deps)])
+    app.action(ActionId.EDIT.value)(ack=_ack, lazy=[handle_action_edit(deps)])
+    app.action(ActionId.CANCEL.value)(ack=_ack, lazy=[handle_action_cancel(deps)])
+    app.action(ActionId.PICK_STORY.value)(ack=_ack, lazy=[handle_action_pick_story(deps)])
+    app.action(ActionId.CREATE_ANYWAY.value)(ack=_ack, lazy=[handle_action_create_anyway(deps)])
     for passive in (
         ActionId.CLOUD,
         ActionId.CI,
@@ -126,4 +133,4 @@ def register(app: App, flow: DoeFlow) -> None:
         ActionId.SITE_FIELD,
         ActionId.FINISH_IN_JIRA,
     ):
-        app.action(passive.value)(_ack_only)
+        app.action(passive.value)(_ack)

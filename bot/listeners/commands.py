@@ -4,46 +4,56 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.blocks import USAGE
 from bot.domain.keys import is_help, parse_story_key
 from bot.domain.related import looks_like_words
-from bot.flow import DoeFlow
+from bot.flow import FlowDeps, find, start
+from bot.flow.background import after_ack
 from bot.ids import COMMANDS
 from bot.observability import COMMANDS as COMMANDS_TOTAL
 
 
-def handle_command_doe(flow: DoeFlow):
-    def handler(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """Step 1 of the flow: `/doe KAN-15` → ack at once, then open the modal and load the story.
+def _is_search(text: str) -> bool:
+    return looks_like_words(text) and not text.strip().lower().startswith(("http://", "https://"))
 
-        `/doe` alone opens the story picker; `/doe help` answers usage; words get matching stories; anything
-        else is explained privately. Nothing is created on any of these.
-        """
+
+def ack_command_doe(ack: Ack, body: dict[str, Any]) -> None:
+    """Step 1 of the flow, the ack: `/doe KAN-15`, `/doe` (the story picker) and `/doe some words` are acked
+    empty and go on after the ack; `/doe help` answers usage; anything else is explained privately."""
+    text = str(body.get("text") or "")
+    if is_help(text):
+        COMMANDS_TOTAL.labels("help").inc()
+        ack(response_type="ephemeral", text=USAGE)
+        return
+    key = parse_story_key(text)
+    if key is None and text.strip() and not _is_search(text):
+        COMMANDS_TOTAL.labels("invalid").inc()
+        shown = text.strip()[:80].replace("`", "'")
+        ack(
+            response_type="ephemeral",
+            text=f"`{shown}` isn't a Jira issue key. Type the story's key, like `/doe KAN-15`.\n\n{USAGE}",
+        )
+        return
+    COMMANDS_TOTAL.labels("started" if key else "search" if text.strip() else "picker").inc()
+    ack()
+
+
+def handle_command_doe(deps: FlowDeps):
+    @after_ack(deps, once=True, urgent=True)
+    def handler(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+        """After the ack: open the modal and load the story, or offer matching stories for words."""
         text = str(body.get("text") or "")
-        if is_help(text):
-            COMMANDS_TOTAL.labels("help").inc()
-            ack(response_type="ephemeral", text=USAGE)
-            return
         key = parse_story_key(text)
+        if is_help(text) or (key is None and text.strip() and not _is_search(text)):
+            return  # answered in the ack
         if key is None and text.strip():
-            if looks_like_words(text) and not text.strip().lower().startswith(("http://", "https://")):
-                ack()
-                COMMANDS_TOTAL.labels("search").inc()
-                flow.suggest(client, text=text, user_id=body["user_id"], channel_id=body["channel_id"], respond=respond)
-                return
-            COMMANDS_TOTAL.labels("invalid").inc()
-            shown = text.strip()[:80].replace("`", "'")
-            ack(
-                response_type="ephemeral",
-                text=f"`{shown}` isn't a Jira issue key. Type the story's key, like `/doe KAN-15`.\n\n{USAGE}",
-            )
+            find.suggest(deps, text=text, respond=respond)
             return
-        ack()
-        COMMANDS_TOTAL.labels("started" if key else "picker").inc()
-        flow.start(
+        start.open_form(
+            deps,
             client,
             story_key=key,
             user_id=body["user_id"],
@@ -57,6 +67,6 @@ def handle_command_doe(flow: DoeFlow):
     return handler
 
 
-def register(app: App, flow: DoeFlow) -> None:
+def register(app: App, deps: FlowDeps) -> None:
     for command in COMMANDS:
-        app.command(command)(handle_command_doe(flow))
+        app.command(command)(ack=ack_command_doe, lazy=[handle_command_doe(deps)])

@@ -1,0 +1,305 @@
+"""The draft: one /doe conversation, from the command to the created issue, as a state machine.
+
+States and the transitions between them are declared here and nowhere else. Each transition is a method that names
+the states it may start from (`@transition(...)`); called from any other state it raises `NotInState` and changes
+nothing. The store (bot/gateways/draft_store.py) applies one transition at a time under its compare-and-set, so two
+instances racing on the same draft cannot both make the same move.
+
+    LOADING ──form_ready──▶ EDITING ──previewed──▶ PREVIEW ──claim_for_approval──▶ APPROVING ──approved──▶ APPROVED
+       │  ▲ retarget             │ ▲                  │ ▲ previewed (Edit)          │  │
+       │  └────────┘             │ └──────────────────┘ └──── approval_failed ─────┘  │ claim_for_approval
+       │                         │                    │                               ▼ (stale: taken over)
+       └── form_closed ──────────┴──── cancel ────────┴──▶ CANCELLED
+
+Every state has a way out: LOADING and EDITING drafts stop holding their story after ABANDONED_FORM_SECONDS and
+expire with their TTL; an APPROVING draft left by an instance that died is taken over after
+APPROVING_STALE_SECONDS; APPROVED and CANCELLED are final.
+
+Plain pydantic, no Slack, Jira or Redis in here.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, model_validator
+
+from bot.domain.fields import MetaField
+from bot.domain.models import Choices, Overrides, SiblingTask, Story
+
+#: The shape of a stored draft. 1: the flat model of the first releases (read and upgraded); 2: grouped fields.
+SCHEMA_VERSION = 2
+#: A form left open longer than this no longer blocks others from starting a draft for the same story.
+ABANDONED_FORM_SECONDS = 30 * 60
+#: An APPROVING draft untouched this long was left by an instance that died mid-create: another may take over.
+APPROVING_STALE_SECONDS = 120
+
+
+class DraftStatus(StrEnum):
+    LOADING = "loading"  # modal open, story being read
+    EDITING = "editing"  # modal shows the form
+    PREVIEW = "preview"  # preview posted, waiting for Approve / Edit / Cancel
+    APPROVING = "approving"  # creation in progress
+    APPROVED = "approved"
+    CANCELLED = "cancelled"
+
+
+class NotInState(Exception):
+    """A transition was asked of a draft in a state it may not start from; the draft is unchanged."""
+
+    def __init__(self, transition: str, status: DraftStatus) -> None:
+        self.transition = transition
+        self.status = status
+        super().__init__(f"{transition} is not allowed from {status}")
+
+
+def new_draft_id() -> str:
+    """An unguessable id: 128 bits from the OS's CSPRNG."""
+    return secrets.token_urlsafe(16)
+
+
+class Conversation(BaseModel):
+    """Where the draft lives in Slack and who asked for it."""
+
+    requester_id: str
+    requester_name: str = ""
+    team_id: str | None = None
+    channel_id: str
+    view_id: str | None = None
+    preview_ts: str | None = None
+
+
+class SiteFit(BaseModel):
+    """How the task fits the site's create screen: values for required fields (configured defaults or asked in the
+    form), the fields still to ask for, notes on what the screen lacks, and a pre-filled "Finish in Jira" link when
+    doe-bot cannot fill everything."""
+
+    extra_fields: dict[str, Any] = Field(default_factory=dict)
+    ask_fields: list[MetaField] = Field(default_factory=list)
+    unfillable: list[str] = Field(default_factory=list)  # required fields neither a default nor the form can fill
+    finish_in_jira_url: str | None = None
+    screen_notes: list[str] = Field(default_factory=list)
+
+
+class Guardrails(BaseModel):
+    """What the duplicate and dependency checks found: sibling role tasks by role, the DevOps tasks the user chose
+    to create another anyway beside, and when Jira was last searched."""
+
+    siblings: dict[str, list[SiblingTask]] = Field(default_factory=dict)
+    acknowledged_duplicates: list[str] = Field(default_factory=list)
+    duplicates_seen: list[str] = Field(default_factory=list)
+    related_checked_at: float = 0.0
+
+
+class PreviewFacts(BaseModel):
+    """What the preview shows; the description itself is rendered again from the draft's inputs when needed."""
+
+    summary: str = ""
+    labels: list[str] = Field(default_factory=list)
+    description_chars: int = 0
+    highlights: list[str] = Field(default_factory=list)
+    starter_files: list[str] = Field(default_factory=list)  # paths of the files attached on Approve
+    notes: list[str] = Field(default_factory=list)
+    points_reason: str = ""
+    priority_reason: str = ""
+
+
+class Outcome(BaseModel):
+    """Approval and its result."""
+
+    approved_by: str | None = None
+    approved_by_name: str | None = None
+    created_key: str | None = None
+    created_url: str | None = None
+    last_error: str | None = None
+    create_uncertain: bool = False  # a create's answer was lost: look for the issue before sending another
+    starter_attached: bool = False
+
+
+T = TypeVar("T")
+
+
+def transition(*sources: DraftStatus) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Declare a transition and the states it may start from."""
+
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def checked(self: Draft, *args: Any, **kwargs: Any) -> T:
+            if self.status not in sources:
+                raise NotInState(method.__name__, self.status)
+            return method(self, *args, **kwargs)
+
+        checked.sources = frozenset(sources)  # type: ignore[attr-defined]
+        return checked
+
+    return wrap
+
+
+_V1_GROUPS: dict[str, tuple[str, ...]] = {
+    "conversation": ("requester_id", "requester_name", "team_id", "channel_id", "view_id", "preview_ts"),
+    "site": ("extra_fields", "ask_fields", "finish_in_jira_url", "screen_notes"),
+    "guardrails": ("siblings", "acknowledged_duplicates", "duplicates_seen", "related_checked_at"),
+    "preview": (
+        "summary",
+        "labels",
+        "description_chars",
+        "highlights",
+        "starter_files",
+        "notes",
+        "points_reason",
+        "priority_reason",
+    ),
+    "outcome": (
+        "approved_by",
+        "approved_by_name",
+        "created_key",
+        "created_url",
+        "last_error",
+        "create_uncertain",
+        "starter_attached",
+    ),
+}
+
+
+class Draft(BaseModel):
+    """One /doe conversation. Stored as JSON with a TTL; change it only through its transitions."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str = Field(default_factory=new_draft_id)
+    story_key: str
+    status: DraftStatus = DraftStatus.LOADING
+    story: Story | None = None
+    choices: Choices | None = None
+    overrides: Overrides | None = None
+    conversation: Conversation
+    site: SiteFit = Field(default_factory=SiteFit)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    preview: PreviewFacts = Field(default_factory=PreviewFacts)
+    outcome: Outcome = Field(default_factory=Outcome)
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """A draft written by the previous release (flat, no schema_version) reads as this one."""
+        if not isinstance(data, dict) or "schema_version" in data or "conversation" in data:
+            return data
+        flat = dict(data)
+        for group, names in _V1_GROUPS.items():
+            flat[group] = {name: flat.pop(name) for name in names if name in flat}
+        flat["schema_version"] = SCHEMA_VERSION
+        return flat
+
+    # -- questions ------------------------------------------------------------------------------------------
+
+    def holds_story(self, now: float | None = None) -> bool:
+        """Does this draft still hold its story (so a second /doe points to it instead of starting another)?"""
+        if self.status in (DraftStatus.PREVIEW, DraftStatus.APPROVING):
+            return True
+        if self.status in (DraftStatus.LOADING, DraftStatus.EDITING):
+            return (now or time.time()) - self.updated_at < ABANDONED_FORM_SECONDS
+        return False
+
+    def approval_is_stale(self, now: float | None = None) -> bool:
+        return self.status is DraftStatus.APPROVING and (now or time.time()) - self.updated_at > APPROVING_STALE_SECONDS
+
+    # -- transitions ----------------------------------------------------------------------------------------
+
+    @transition(DraftStatus.LOADING)
+    def retarget(self, story_key: str, *, view_id: str) -> None:
+        """A story was picked in the open modal (typeahead, "did you mean"): load that one instead."""
+        if story_key != self.story_key:
+            self.guardrails.acknowledged_duplicates = []
+        self.story_key = story_key
+        self.conversation.view_id = view_id
+
+    @transition(DraftStatus.LOADING)
+    def acknowledge_duplicates(self, *, view_id: str) -> None:
+        """The user confirmed "create another anyway" beside the DevOps tasks shown."""
+        seen = [*self.guardrails.acknowledged_duplicates, *self.guardrails.duplicates_seen]
+        self.guardrails.acknowledged_duplicates = list(dict.fromkeys(seen))
+        self.conversation.view_id = view_id
+
+    @transition(DraftStatus.LOADING)
+    def duplicates_found(self, story: Story, keys: list[str]) -> None:
+        """Existing DevOps tasks were shown; the draft waits (LOADING) for "create another anyway"."""
+        self.story = story
+        self.guardrails.duplicates_seen = keys
+
+    @transition(DraftStatus.LOADING)
+    def form_ready(
+        self, *, story: Story, overrides: Overrides, siblings: dict[str, list[SiblingTask]], site: SiteFit, now: float
+    ) -> None:
+        """The story is loaded and the guardrails passed: the form is shown."""
+        self.story = story
+        self.overrides = overrides
+        self.guardrails.siblings = siblings
+        self.guardrails.related_checked_at = now
+        self.site = site
+        self.status = DraftStatus.EDITING
+
+    @transition(DraftStatus.EDITING, DraftStatus.PREVIEW)
+    def previewed(
+        self, *, choices: Choices, overrides: Overrides, site_values: dict[str, Any], facts: PreviewFacts
+    ) -> None:
+        """The form was submitted (first time or after Edit): the preview shows these facts."""
+        self.choices = choices
+        self.overrides = overrides
+        self.site.extra_fields = {**self.site.extra_fields, **site_values}
+        self.preview = facts
+        self.status = DraftStatus.PREVIEW
+
+    @transition(DraftStatus.PREVIEW)
+    def preview_posted(self, *, channel_id: str, ts: str) -> None:
+        """Where the preview message is (the channel, or the requester's DM when the bot may not post there)."""
+        self.conversation.channel_id = channel_id
+        self.conversation.preview_ts = ts
+
+    @transition(DraftStatus.PREVIEW, DraftStatus.APPROVING)
+    def claim_for_approval(self, *, user_id: str, user_name: str | None, now: float | None = None) -> bool:
+        """Approve: only one click creates. An APPROVING draft may be claimed only once it is stale (its instance
+        died mid-create). Returns True when it was taken over: the earlier create may have reached Jira."""
+        taken_over = self.status is DraftStatus.APPROVING
+        if taken_over and not self.approval_is_stale(now):
+            raise NotInState("claim_for_approval", self.status)
+        self.status = DraftStatus.APPROVING
+        self.outcome.approved_by = user_id
+        self.outcome.approved_by_name = user_name
+        self.outcome.last_error = None
+        return taken_over
+
+    @transition(DraftStatus.APPROVING)
+    def approved(self, *, key: str, url: str) -> None:
+        self.status = DraftStatus.APPROVED
+        self.outcome.created_key = key
+        self.outcome.created_url = url
+        self.outcome.create_uncertain = False
+
+    @transition(DraftStatus.APPROVING)
+    def approval_failed(self, reason: str, *, uncertain: bool = False) -> None:
+        """Nothing known to be created: back to PREVIEW, with the reason. `uncertain`: the create's answer was lost,
+        so the next Approve looks for the issue before sending another."""
+        self.status = DraftStatus.PREVIEW
+        self.outcome.approved_by = None
+        self.outcome.last_error = reason
+        self.outcome.create_uncertain = self.outcome.create_uncertain or uncertain
+
+    @transition(DraftStatus.APPROVED)
+    def starter_files_attached(self) -> None:
+        self.outcome.starter_attached = True
+
+    @transition(DraftStatus.EDITING, DraftStatus.PREVIEW)
+    def cancel(self) -> None:
+        """Cancel on the preview."""
+        self.status = DraftStatus.CANCELLED
+
+    @transition(DraftStatus.LOADING, DraftStatus.EDITING)
+    def form_closed(self) -> None:
+        """The user closed the form before any preview (closing the Edit form of a preview changes nothing)."""
+        self.status = DraftStatus.CANCELLED

@@ -1,0 +1,52 @@
+"""The /doe flow, one module per step of the user's journey:
+
+- `start`: `/doe KAN-15` opens the modal and loads the story into the form (guardrails: one draft per story,
+  duplicates, sub-tasks, the site's create screen);
+- `find`: no key or an unknown one: the story picker's typeahead, words → matching stories, "did you mean";
+- `preview`: the form is submitted (the preview is posted or updated), and Edit reopens it;
+- `approve`: the Jira task is created exactly once, then its starter files, link back and story comment follow;
+- `cancel`: the preview is cancelled.
+
+Beside them: `slack_io` (everything the flow says in Slack, with the DM fallback and Slack's errors), `approvers`
+(who may act), `background` (how a step runs after the ack: one decorator for lazy listeners). Each step is a plain
+function over `FlowDeps`; the listeners in bot/listeners/ ack, parse and call them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from bot.creator import TaskCreator
+from bot.flow.approvers import Approvers
+from bot.gateways.draft_store import DraftStore
+from bot.gateways.jira_gateway import JiraGateway
+from bot.lane import Lane
+from bot.render import TaskRenderer
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class FlowDeps:
+    """What every step works with, built once in bot/app.py."""
+
+    settings: Settings
+    jira: JiraGateway
+    store: DraftStore
+    renderer: TaskRenderer
+    creator: TaskCreator
+    approvers: Approvers
+    executor: Executor  # Bolt's listener executor: the lazy listeners, and lookups that must meet a deadline
+    lane: Lane  # the work lane (bot/lane.py)
+    urgent_lane: Lane  # steps that open a modal with a trigger_id (3 s) never wait behind the work lane
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked or typed, and where."""
+
+    user_id: str
+    channel_id: str | None = None
+    message_ts: str | None = None
+    trigger_id: str | None = None
+    user_name: str | None = None

@@ -1,0 +1,89 @@
+"""Step 2: the form is submitted → the task is planned and the preview posted (or updated in place after Edit).
+Edit reopens the form pre-filled with the draft's values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot import blocks
+from bot.domain.draft import Draft, DraftStatus
+from bot.domain.estimate import estimate_priority, estimate_story_points
+from bot.domain.models import Choices, Overrides
+from bot.errors import DoeError, DraftGone
+from bot.flow import Actor, FlowDeps
+from bot.flow.clicks import explain_refusal, may_act
+from bot.flow.slack_io import open_modal, post_preview, tell
+from bot.observability import DRAFTS
+from bot.planner import plan_draft
+
+
+def check_submit(deps: FlowDeps, client: WebClient, *, draft_id: str, user_id: str) -> Draft:
+    """Before the ack of a submission (so problems show in the modal): the draft, if it may still be edited by
+    this user. Raises DoeError with the sentence to show."""
+    draft = deps.store.get(draft_id)
+    if draft is None or draft.story is None:
+        raise DraftGone()
+    if draft.status not in (DraftStatus.EDITING, DraftStatus.PREVIEW):
+        raise DoeError(blocks.build_status_text(draft))
+    deps.approvers.check(client, draft=draft, user_id=user_id, verb="edit")
+    return draft
+
+
+def submit(
+    deps: FlowDeps,
+    client: WebClient,
+    *,
+    draft_id: str,
+    choices: Choices,
+    overrides: Overrides,
+    user_id: str,
+    site_values: dict[str, Any],
+) -> None:
+    """Plan the task from the form, then post the preview (or update it after Edit)."""
+    current = deps.store.get(draft_id)
+    if current is None or current.story is None:
+        tell(client, user_id=user_id, channel_id=None, text=DraftGone.user_message)
+        return
+    planned = current.model_copy(deep=True)
+    planned.choices, planned.overrides = choices, overrides
+    planned.site.extra_fields = {**planned.site.extra_fields, **site_values}
+    plan = plan_draft(planned, settings=deps.settings, templates_dir=deps.renderer.templates_dir)
+    # The description is rendered again on Approve from these same inputs: a draft keeps the inputs (a few KB in
+    # Redis), not the 20–30 KB of text. Rendering is cached per process, so Approve on this instance reuses it.
+    facts = plan.preview_facts(description_chars=len(deps.renderer.render_description(plan.context)))
+    applied = deps.store.apply(
+        draft_id,
+        lambda d: d.previewed(choices=choices, overrides=overrides, site_values=site_values, facts=facts),
+    )
+    if applied is None:
+        now = deps.store.get(draft_id)
+        text = blocks.build_status_text(now) if now else DraftGone.user_message
+        tell(client, user_id=user_id, channel_id=now.conversation.channel_id if now else None, text=text)
+        return
+    DRAFTS.labels("previewed").inc()
+    channel, ts = post_preview(client, applied.draft)
+    deps.store.apply(draft_id, lambda d: d.preview_posted(channel_id=channel, ts=ts))
+
+
+def edit(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) -> None:
+    """Reopen the modal pre-filled with the draft's current values; its submit updates the same preview."""
+    draft = deps.store.get(draft_id)
+    if draft is None or draft.status is not DraftStatus.PREVIEW:
+        explain_refusal(deps, client, actor=actor, draft=draft)
+        return
+    if not may_act(deps, client, draft=draft, actor=actor, verb="edit"):
+        return
+    assert draft.story and draft.overrides
+    view = blocks.build_task_modal(
+        draft=draft,
+        story=draft.story,
+        overrides=draft.overrides,
+        points_reason=estimate_story_points(draft.overrides),
+        priority_reason=estimate_priority(draft.story, draft.overrides),
+    )
+    opened = open_modal(client, trigger_id=actor.trigger_id or "", view=view)
+    if isinstance(opened, str):
+        text = f"Slack didn't let me open the form ({opened}). Click *Edit* again."
+        tell(client, user_id=actor.user_id, channel_id=actor.channel_id, text=text)
