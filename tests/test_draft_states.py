@@ -1,0 +1,185 @@
+"""The draft's state machine (bot/domain/draft.py), without Redis: every transition from every state, and a draft
+written by the previous release still reads. Then the store applies one transition under its compare-and-set."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.domain.draft import (
+    APPROVING_STALE_SECONDS,
+    SCHEMA_VERSION,
+    Conversation,
+    Draft,
+    DraftStatus,
+    NotInState,
+    PreviewFacts,
+    SiteFit,
+)
+from bot.domain.models import Choices, Overrides, SiblingTask, Story
+from bot.gateways.draft_store import MemoryDraftStore, RedisDraftStore
+
+STORY = Story(key="KAN-15", summary="Dashboard", url="https://x/browse/KAN-15", project_key="KAN")
+CHOICES = Choices(cloud="aws", ci="jenkins", monitoring="datadog")
+FACTS = PreviewFacts(summary="Dashboard - DevOps", labels=["devops"], description_chars=100)
+ALL = list(DraftStatus)
+
+
+def _draft(status: DraftStatus = DraftStatus.LOADING, **kw) -> Draft:
+    return Draft(
+        story_key="KAN-15",
+        status=status,
+        story=STORY,
+        choices=CHOICES,
+        overrides=Overrides(),
+        conversation=Conversation(requester_id="U0REQ", channel_id="C0PLAN", view_id="V1"),
+        **kw,
+    )
+
+
+# (transition, the states it may start from, the state it ends in, how to call it)
+TRANSITIONS = [
+    ("retarget", {DraftStatus.LOADING}, DraftStatus.LOADING, lambda d: d.retarget("KAN-16", view_id="V2")),
+    (
+        "acknowledge_duplicates",
+        {DraftStatus.LOADING},
+        DraftStatus.LOADING,
+        lambda d: d.acknowledge_duplicates(view_id="V2"),
+    ),
+    ("duplicates_found", {DraftStatus.LOADING}, DraftStatus.LOADING, lambda d: d.duplicates_found(STORY, ["KAN-9"])),
+    (
+        "form_ready",
+        {DraftStatus.LOADING},
+        DraftStatus.EDITING,
+        lambda d: d.form_ready(story=STORY, overrides=Overrides(), siblings={}, site=SiteFit(), now=1.0),
+    ),
+    (
+        "previewed",
+        {DraftStatus.EDITING, DraftStatus.PREVIEW},
+        DraftStatus.PREVIEW,
+        lambda d: d.previewed(choices=CHOICES, overrides=Overrides(), site_values={"cf": 1}, facts=FACTS),
+    ),
+    (
+        "preview_posted",
+        {DraftStatus.PREVIEW},
+        DraftStatus.PREVIEW,
+        lambda d: d.preview_posted(channel_id="D1", ts="1.2"),
+    ),
+    (
+        "claim_for_approval",
+        {DraftStatus.PREVIEW},  # APPROVING only once stale: see its own test
+        DraftStatus.APPROVING,
+        lambda d: d.claim_for_approval(user_id="U0APP", user_name="ann"),
+    ),
+    ("approved", {DraftStatus.APPROVING}, DraftStatus.APPROVED, lambda d: d.approved(key="KAN-31", url="u")),
+    ("approval_failed", {DraftStatus.APPROVING}, DraftStatus.PREVIEW, lambda d: d.approval_failed("down")),
+    ("starter_files_attached", {DraftStatus.APPROVED}, DraftStatus.APPROVED, lambda d: d.starter_files_attached()),
+    ("cancel", {DraftStatus.EDITING, DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.cancel()),
+    ("form_closed", {DraftStatus.LOADING, DraftStatus.EDITING}, DraftStatus.CANCELLED, lambda d: d.form_closed()),
+]
+
+
+@pytest.mark.parametrize(("name", "sources", "target", "call"), TRANSITIONS, ids=[t[0] for t in TRANSITIONS])
+@pytest.mark.parametrize("start", ALL)
+def test_each_transition_starts_only_from_its_states(name, sources, target, call, start: DraftStatus) -> None:
+    draft = _draft(start)
+    before = draft.model_dump()
+    if start in sources:
+        call(draft)
+        assert draft.status is target
+    else:
+        with pytest.raises(NotInState) as refused:
+            call(draft)
+        assert refused.value.transition == name and refused.value.status is start
+        assert draft.model_dump() == before  # refused: nothing changed
+
+
+def test_final_states_have_no_way_back() -> None:
+    for final in (DraftStatus.APPROVED, DraftStatus.CANCELLED):
+        leaving = [name for name, sources, target, _ in TRANSITIONS if final in sources and target is not final]
+        assert leaving == [], f"{final} is final"
+
+
+def test_the_transitions_record_what_they_say() -> None:
+    draft = _draft()
+    draft.duplicates_found(STORY, ["KAN-9"])
+    draft.acknowledge_duplicates(view_id="V2")
+    assert draft.guardrails.acknowledged_duplicates == ["KAN-9"] and draft.conversation.view_id == "V2"
+    draft.retarget("KAN-16", view_id="V3")
+    assert draft.story_key == "KAN-16" and draft.guardrails.acknowledged_duplicates == []
+    siblings = {"backend": [SiblingTask(key="KAN-41", summary="s", url="u")]}
+    draft.form_ready(
+        story=STORY, overrides=Overrides(), siblings=siblings, site=SiteFit(extra_fields={"a": 1}), now=5.0
+    )
+    assert draft.guardrails.siblings == siblings and draft.guardrails.related_checked_at == 5.0
+    draft.previewed(choices=CHOICES, overrides=Overrides(story_points=8), site_values={"b": 2}, facts=FACTS)
+    assert draft.site.extra_fields == {"a": 1, "b": 2} and draft.preview == FACTS and draft.overrides.story_points == 8
+    draft.preview_posted(channel_id="D1", ts="1.2")
+    assert (draft.conversation.channel_id, draft.conversation.preview_ts) == ("D1", "1.2")
+    assert draft.claim_for_approval(user_id="U0APP", user_name="ann") is False
+    assert draft.outcome.approved_by == "U0APP" and draft.outcome.approved_by_name == "ann"
+    draft.approval_failed("Jira did not confirm", uncertain=True)
+    assert draft.outcome.last_error == "Jira did not confirm" and draft.outcome.create_uncertain
+    assert draft.outcome.approved_by is None
+    draft.claim_for_approval(user_id="U0APP", user_name="ann")
+    assert draft.outcome.last_error is None and draft.outcome.create_uncertain  # kept until the issue is found
+    draft.approved(key="KAN-31", url="https://x/browse/KAN-31")
+    assert draft.outcome.created_key == "KAN-31" and not draft.outcome.create_uncertain
+    draft.starter_files_attached()
+    assert draft.outcome.starter_attached
+
+
+def test_an_approving_draft_is_taken_over_only_once_stale() -> None:
+    draft = _draft(DraftStatus.PREVIEW)
+    draft.claim_for_approval(user_id="U1", user_name="a")
+    with pytest.raises(NotInState):
+        draft.claim_for_approval(user_id="U2", user_name="b")  # a double click, or a second instance
+    later = draft.updated_at + APPROVING_STALE_SECONDS + 1
+    assert draft.claim_for_approval(user_id="U2", user_name="b", now=later) is True
+    assert draft.outcome.approved_by == "U2"
+
+
+def test_which_drafts_hold_their_story() -> None:
+    now = time.time()
+    assert _draft(DraftStatus.PREVIEW).holds_story(now) and _draft(DraftStatus.APPROVING).holds_story(now)
+    assert _draft(DraftStatus.EDITING).holds_story(now)
+    assert not _draft(DraftStatus.EDITING).holds_story(now + 31 * 60)  # a form left open gives the story up
+    assert not _draft(DraftStatus.APPROVED).holds_story(now) and not _draft(DraftStatus.CANCELLED).holds_story(now)
+
+
+def test_a_draft_written_by_the_previous_release_still_reads() -> None:
+    raw = (Path(__file__).parent / "data" / "draft_v1.json").read_text()
+    assert "schema_version" not in json.loads(raw)
+    draft = Draft.model_validate_json(raw)
+    assert draft.schema_version == SCHEMA_VERSION
+    assert draft.status is DraftStatus.APPROVING and draft.story and draft.story.key == "KAN-15"
+    assert draft.conversation.requester_id == "U0ALICE" and draft.conversation.preview_ts == "1700000000.000100"
+    assert draft.site.extra_fields == {"customfield_10050": {"id": "3"}} and draft.site.ask_fields[0].name == "Team"
+    assert draft.guardrails.siblings["backend"][0].key == "KAN-26"
+    assert draft.guardrails.acknowledged_duplicates == ["KAN-40"]
+    assert draft.preview.summary == "User Dashboard Analytics - DevOps" and draft.preview.starter_files
+    assert draft.outcome.create_uncertain and draft.outcome.approved_by == "U0BOB"
+    # and it goes on from where it was: the stale approval is taken over, then completed
+    assert draft.claim_for_approval(user_id="U0BOB", user_name="bob", now=draft.updated_at + 3600) is True
+    draft.approved(key="KAN-31", url="u")
+    assert Draft.model_validate_json(draft.model_dump_json()) == draft
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_url: str):
+    if request.param == "memory":
+        return MemoryDraftStore(ttl_seconds=60)
+    return RedisDraftStore.from_url(redis_url, ttl_seconds=60, namespace=f"doe-test-states-{time.time_ns()}")
+
+
+def test_the_store_applies_one_transition_or_none(store) -> None:
+    draft = _draft(DraftStatus.PREVIEW)
+    store.save(draft)
+    first = store.apply(draft.id, lambda d: d.claim_for_approval(user_id="U1", user_name="a"))
+    assert first is not None and first.result is False and first.draft.status is DraftStatus.APPROVING
+    assert store.apply(draft.id, lambda d: d.claim_for_approval(user_id="U2", user_name="b")) is None
+    assert store.get(draft.id).outcome.approved_by == "U1"  # the refused claim changed nothing
+    assert store.apply("no-such-draft", lambda d: d.cancel()) is None
