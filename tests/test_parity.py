@@ -15,7 +15,6 @@ from tests.conftest import JIRA_EMAIL, JIRA_PAT, JIRA_TOKEN
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
 from tests.flow_helpers import choose, open_form, preview_after_submit
-from tests.support.slack_driver import SlackDriver
 from tests.test_cli_terminal import _run
 
 
