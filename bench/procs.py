@@ -145,6 +145,29 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
+def descendants_of(pid: int) -> list[int]:
+    """Children, grandchildren…: `doe-bot serve` with worker processes is a parent over gunicorn and dramatiq."""
+    found: list[int] = []
+    todo = children_of(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children_of(child))
+    return sorted(found)
+
+
+def _role(pid: int, master: int) -> str:
+    if pid == master:
+        return "master"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "worker"
+    if b"dramatiq" in cmdline:
+        return "steps"  # a job-queue worker process (bot/jobs.py)
+    return "worker"
+
+
 def _cpu_ticks(pid: int) -> int | None:
     """utime + stime of a process, in clock ticks."""
     try:
@@ -167,7 +190,8 @@ def _status_kb(pid: int, name: str) -> int | None:
 
 @dataclass
 class MemorySampler:
-    """Samples VmHWM (peak RSS) and CPU time of a gunicorn master and its workers while the load runs.
+    """Samples VmHWM (peak RSS) and CPU time of a process and all its descendants (gunicorn's master and workers,
+    the job-queue workers) while the load runs.
 
     VmHWM is each process's own high-water mark, so a sample taken at the end already holds the peak; sampling
     during the run also catches workers that exit (or are replaced) before the end. CPU time is counted from
@@ -180,12 +204,15 @@ class MemorySampler:
     peak_rss_sum_kb: int = 0  # the largest sum of VmRSS seen at one instant
     cpu_ticks: dict[int, int] = field(default_factory=dict)
     cpu_mark: dict[int, int] = field(default_factory=dict)
+    roles: dict[int, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def sample(self) -> None:
         total = 0
-        for pid in [self.master, *children_of(self.master)]:
+        for pid in [self.master, *descendants_of(self.master)]:
+            if pid not in self.roles:
+                self.roles[pid] = _role(pid, self.master)
             hwm = _status_kb(pid, "VmHWM")
             if hwm is not None:
                 self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), hwm)
@@ -220,7 +247,7 @@ class MemorySampler:
         processes = [
             {
                 "pid": pid,
-                "role": "master" if pid == self.master else "worker",
+                "role": self.roles.get(pid, "worker"),
                 "peak_rss_mb": kb / 1024,
                 "cpu_seconds": (self.cpu_ticks.get(pid, 0) - self.cpu_mark.get(pid, 0)) / tick,
             }
@@ -230,6 +257,7 @@ class MemorySampler:
             "processes": processes,
             "max_process_mb": max((p["peak_rss_mb"] for p in processes), default=0.0),
             "max_worker_mb": max((p["peak_rss_mb"] for p in processes if p["role"] == "worker"), default=0.0),
+            "max_steps_mb": max((p["peak_rss_mb"] for p in processes if p["role"] == "steps"), default=0.0),
             "total_mb": sum(kb for kb in self.peak_kb.values()) / 1024,
             "peak_concurrent_rss_mb": self.peak_rss_sum_kb / 1024,
         }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from dramatiq.brokers.redis import RedisBroker
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -14,11 +16,12 @@ from bot.flow import FlowDeps
 from bot.flow.approvers import Approvers
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
-from bot.lane import Lane
+from bot.jobs import build_broker, declare_step_actor, step_runner, use_queue
 from bot.listeners import register_listeners
 from bot.observability import InstrumentedWebClient
 from bot.render import TaskRenderer
 from bot.settings import Settings
+from bot.web import SlackRequest
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +57,13 @@ def build_app(
     jira: JiraGateway | None = None,
     store: DraftStore | None = None,
     renderer: TaskRenderer | None = None,
-    lane: Lane | None = None,
+    verify_requests: bool = True,
 ) -> App:
-    """The Bolt app. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret.
+    """The Bolt app with its listeners. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret.
 
     Listeners ack in the request's own thread (process_before_response: no hop through a pool, no polling for the
-    ack) and hand their step to a lazy listener, which Bolt runs on its listener executor: the one pool of work
-    threads (DOE_WORKER_THREADS). Shut it down (bot/web.py) to let work in progress finish."""
+    ack) and name a lazy listener for the work after the ack. Bolt runs lazy listeners on its listener executor
+    (DOE_WORKER_THREADS threads, made as needed), unless `build_web_app` sends them to the job queue."""
     jira = jira or LibraryJiraGateway(settings)
     renderer = renderer or TaskRenderer(settings.doe_templates_dir)
     executor = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
@@ -72,14 +75,12 @@ def build_app(
         creator=TaskCreator(settings=settings, jira=jira, renderer=renderer),
         approvers=Approvers(settings),
         executor=executor,
-        lane=lane or Lane(settings.doe_cpu_lanes),
-        urgent_lane=Lane(settings.doe_cpu_lanes),
     )
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
         client=build_slack_client(settings),
         signing_secret=signing_secret,
-        request_verification_enabled=signing_secret is not None,
+        request_verification_enabled=verify_requests and signing_secret is not None,
         # No auth.test at start-up (Bolt still calls it once on the first request).
         token_verification_enabled=False,
         listener_executor=executor,
@@ -88,3 +89,30 @@ def build_app(
     )
     register_listeners(app, deps)
     return app
+
+
+def _runs_in_workers(job: dict[str, Any]) -> None:
+    raise RuntimeError("steps run in the worker processes (doe-bot worker), not in the web process")
+
+
+def build_web_app(
+    settings: Settings, *, jira: JiraGateway | None = None, store: DraftStore | None = None
+) -> tuple[App, RedisBroker | None]:
+    """The app that answers Slack. With REDIS_URL its lazy listeners go to the job queue (bot/jobs.py), for the
+    worker processes; without, they run in its own threads."""
+    app = build_app(settings, jira=jira, store=store)
+    if not settings.redis_url:
+        return app, None
+    broker = build_broker(settings)
+    use_queue(app, declare_step_actor(broker, _runs_in_workers))
+    return app, broker
+
+
+def build_worker(
+    settings: Settings, *, jira: JiraGateway | None = None, store: DraftStore | None = None
+) -> tuple[RedisBroker, App]:
+    """A worker process's broker, with the actor that runs each job's step through the same listeners."""
+    app = build_app(settings, jira=jira, store=store, verify_requests=False)
+    broker = build_broker(settings)
+    declare_step_actor(broker, step_runner(app, request_class=SlackRequest))
+    return broker, app

@@ -22,7 +22,7 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def _secrets(settings: Settings) -> list[str]:
+def secrets_of(settings: Settings) -> list[str]:
     values = [
         settings.slack_bot_token,
         settings.slack_signing_secret,
@@ -35,13 +35,13 @@ def _secrets(settings: Settings) -> list[str]:
 
 def create_web_app(settings: Settings):
     """The WSGI application for HTTP mode (used by gunicorn and by tests)."""
-    from bot.app import build_app, build_store
+    from bot.app import build_store, build_web_app
     from bot.gateways.jira_gateway import LibraryJiraGateway
     from bot.web import SlackWSGI, cached_check
 
     store = build_store(settings)
     jira = LibraryJiraGateway(settings)
-    app = build_app(settings, store=store, jira=jira)
+    app, _ = build_web_app(settings, store=store, jira=jira)
     return SlackWSGI(app, ready_checks={"drafts": store.ping, "jira": cached_check(jira.ping, seconds=15)})
 
 
@@ -72,13 +72,31 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             self.web = create_web_app(settings)
             return self.web
 
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Several worker processes: each writes its metrics here so /metrics can add them up.
+    steps = settings.doe_worker_processes if settings.redis_url else 0
+    if (workers > 1 or steps) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several processes: each writes its metrics here so /metrics can add them up.
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="doe-metrics-")
+    if steps:
+        from bot.processes import serve_with_workers
+
+        log.info("doe-bot %s: %s worker process(es) × %s threads", __version__, steps, settings.doe_worker_threads)
+        web = [sys.executable, "-m", "bot", "serve", "--host", host, "--port", str(port)]
+        web += ["--workers", str(workers), "--threads", str(threads)]
+        raise SystemExit(serve_with_workers(web=web, processes=steps, threads=settings.doe_worker_threads))
     log.info("doe-bot %s serving HTTP on %s:%s (%s worker(s) × %s threads)", __version__, host, port, workers, threads)
     _Gunicorn().run()
+
+
+def worker_command(settings: Settings, *, processes: int | None = None) -> None:
+    """`doe-bot worker`: the worker processes in the foreground (dramatiq's runner; SIGTERM stops them cleanly)."""
+    from bot.processes import run_worker
+
+    if not settings.redis_url:
+        print("doe-bot: configuration error: REDIS_URL is required for worker processes", file=sys.stderr)
+        raise SystemExit(2)
+    run_worker(processes=processes or max(1, settings.doe_worker_processes), threads=settings.doe_worker_threads)
 
 
 def socket(settings: Settings) -> None:
@@ -113,7 +131,7 @@ def _terminal(args: argparse.Namespace) -> int:
         from bot.gateways.jira_gateway import LibraryJiraGateway
         from bot.logging_setup import configure_logging
 
-        configure_logging("WARNING", _secrets(settings), fmt="text")
+        configure_logging("WARNING", secrets_of(settings), fmt="text")
         jira = LibraryJiraGateway(settings)
         if args.command == "render":
             return terminal.render_command(args, jira=jira, renderer=TaskRenderer(settings.doe_templates_dir))
@@ -140,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     p_serve.add_argument("--threads", type=int, default=int(os.environ.get("DOE_HTTP_THREADS", "32")))
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN): no public URL needed")
+    p_worker = sub.add_parser(
+        "worker", help="the worker processes alone (when `serve` runs with DOE_WORKER_PROCESSES=0)"
+    )
+    p_worker.add_argument("--processes", type=int, help="worker processes (default DOE_WORKER_PROCESSES)")
     from bot import terminal
 
     p_render = sub.add_parser(
@@ -160,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     from bot.logging_setup import configure_logging
     from bot.render import TaskRenderer, TemplatesError
 
-    configure_logging(settings.log_level, _secrets(settings), fmt=settings.log_format)
+    configure_logging(settings.log_level, secrets_of(settings), fmt=settings.log_format)
     try:
         TaskRenderer(settings.doe_templates_dir)
     except TemplatesError as exc:
@@ -168,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     if args.command == "serve":
         serve(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    elif args.command == "worker":
+        worker_command(settings, processes=args.processes)
     else:
         socket(settings)
 

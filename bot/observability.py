@@ -20,8 +20,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.lane import released
-
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -34,6 +32,12 @@ JIRA_SECONDS = Histogram(
 JIRA_ERRORS = Counter("doe_jira_errors_total", "Jira calls that failed", ["operation", "status"])
 SLACK_SECONDS = Histogram("doe_slack_request_seconds", "Slack Web API calls", ["method"], buckets=_LATENCY_BUCKETS)
 SLACK_ERRORS = Counter("doe_slack_errors_total", "Slack Web API calls that failed", ["method", "error"])
+STEP_SECONDS = Histogram(
+    "doe_step_seconds", "Work after an ack, by step (bot/flow/background.py)", ["step"], buckets=_LATENCY_BUCKETS
+)
+STEP_QUEUE_SECONDS = Histogram(
+    "doe_step_queue_seconds", "Time a step waited in the job queue for a worker (bot/jobs.py)", buckets=_LATENCY_BUCKETS
+)
 ACK_SECONDS = Histogram(
     "doe_ack_seconds", "Time from request to the answer Slack gets (the ack)", ["kind"], buckets=_LATENCY_BUCKETS
 )
@@ -63,8 +67,7 @@ class InstrumentedWebClient(WebClient):
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
         started = time.perf_counter()
         try:
-            with released():  # a wait on Slack: other work may compute meanwhile (bot/lane.py)
-                return super().api_call(api_method, **kwargs)
+            return super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
             SLACK_ERRORS.labels(api_method, str(exc.response.get("error") or "unknown")).inc()
             raise

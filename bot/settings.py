@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -56,10 +57,11 @@ class Settings(BaseSettings):
 
     # Templates and runtime
     doe_templates_dir: Path | None = None
-    # Threads for the work after an ack (Bolt's lazy listeners), and Jira connections kept open for them.
-    doe_worker_threads: int = Field(default=64, ge=1, le=512)
-    # How many work threads may run Python code at once (bot/lane.py); 0 turns the lane off.
-    doe_cpu_lanes: int = Field(default=1, ge=0, le=512)
+    # Threads in each worker process (or in the web process without REDIS_URL), and Jira connections kept open.
+    doe_worker_threads: int = Field(default=32, ge=1, le=512)
+    # Worker processes `doe-bot serve` starts for the work after acks (bot/jobs.py; needs REDIS_URL). 0: none, run
+    # `doe-bot worker` yourself. Default: one per CPU.
+    doe_worker_processes: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=0, le=64)
     doe_attach_starter_files: bool = True
     # Per-project defaults for fields a site requires, e.g. {"KAN": {"components": ["Platform"]}}.
     doe_field_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)

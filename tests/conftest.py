@@ -14,12 +14,13 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import dramatiq
 import pytest
 import redis
 
-from bot.app import build_app
+from bot.app import build_web_app, build_worker
 from bot.gateways.draft_store import RedisDraftStore
-from bot.lane import Lane
+from bot.jobs import POLL_MS, QUEUE
 from bot.settings import Settings, load_settings
 from bot.web import SlackWSGI
 from tests.fakes.fake_jira import FakeJira
@@ -143,20 +144,35 @@ class AppServer:
         self.store = RedisDraftStore.from_url(
             settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
         )
-        self.lane = Lane(settings.doe_cpu_lanes)
-        self.bolt = build_app(settings, store=self.store, lane=self.lane)
+        self.bolt, self.broker = build_web_app(settings, store=self.store)
         self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping})
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        # The worker process's side, in this process: its own broker, app and threads (bot/jobs.py).
+        self.worker_broker, self.worker_app = build_worker(settings, store=self.store)
+        self.worker = dramatiq.Worker(
+            self.worker_broker, worker_threads=settings.doe_worker_threads, worker_timeout=POLL_MS
+        )
 
     def __enter__(self) -> AppServer:
+        self.worker.start()
         self._thread.start()
         return self
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Until every step sent to the job queue has run."""
+        assert self.broker is not None
+        self.broker.join(QUEUE, timeout=int(timeout * 1000))
+        self.worker.join()
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.worker.stop(timeout=10_000)
+        for broker in (self.broker, self.worker_broker):
+            if broker is not None:
+                broker.close()
 
 
 @pytest.fixture

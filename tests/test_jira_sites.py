@@ -197,7 +197,7 @@ def test_traceability_can_be_turned_off(redis_url: str, fake_slack: FakeSlack, f
         preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
         driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
         fake_slack.wait_for("chat.update", where=lambda c: "Attached:" in json.dumps(c.args.get("blocks", [])))
-        server.bolt.listener_runner.listener_executor.shutdown(wait=True)  # everything after the create has run
+        server.drain()  # everything after the create has run
     (issue,) = fake_jira.created_issues()
     assert fake_jira.remote_links_of(issue["key"]) == [] and fake_jira.comments_of("KAN-15") == []
 

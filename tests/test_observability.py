@@ -58,8 +58,11 @@ def test_metrics_count_a_whole_flow(slack: SlackDriver, fake_slack: FakeSlack, f
     assert _delta(after, before, 'doe_ack_seconds_count{kind="command"}') == 2
     assert _delta(after, before, 'doe_ack_seconds_count{kind="block_actions"}') == 1
     assert _delta(after, before, 'doe_ack_seconds_count{kind="view_submission"}') == 1
-    # Work took its turn for the CPU at least for the form, the preview and the create (and after each wait).
-    assert _delta(after, before, "doe_cpu_lane_wait_seconds_count") >= 3
+    # The work after each ack ran as a step of the job queue: two forms, the preview, the create.
+    assert _delta(after, before, 'doe_step_seconds_count{step="handle_command_doe"}') == 2
+    assert _delta(after, before, 'doe_step_seconds_count{step="handle_view_task_modal"}') == 1
+    assert _delta(after, before, 'doe_step_seconds_count{step="handle_action_approve"}') == 1
+    assert _delta(after, before, "doe_step_queue_seconds_count") >= 4
 
 
 def test_logs_are_json_with_the_draft_as_correlation_id(

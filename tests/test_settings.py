@@ -39,7 +39,7 @@ def test_pat_picks_data_center() -> None:
         ({"jira_timeout_seconds": "soon"}, "JIRA_TIMEOUT_SECONDS"),
         ({"doe_templates_dir": "/nonexistent"}, "DOE_TEMPLATES_DIR"),
         ({"slack_app_token": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN"),
-        ({"doe_cpu_lanes": -1}, "DOE_CPU_LANES"),
+        ({"doe_worker_processes": -1}, "DOE_WORKER_PROCESSES"),
     ],
 )
 def test_bad_setting_is_named(change: dict, named: str) -> None:

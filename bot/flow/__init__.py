@@ -8,7 +8,8 @@
 - `cancel`: the preview is cancelled.
 
 Beside them: `slack_io` (everything the flow says in Slack, with the DM fallback and Slack's errors), `approvers`
-(who may act), `background` (how a step runs after the ack: one decorator for lazy listeners). Each step is a plain
+(who may act), `background` (how a step runs after the ack: one decorator for lazy listeners, which run in the
+worker processes through the job queue of bot/jobs.py, or in threads when there is no Redis). Each step is a plain
 function over `FlowDeps`; the listeners in bot/listeners/ ack, parse and call them.
 """
 
@@ -21,7 +22,6 @@ from bot.creator import TaskCreator
 from bot.flow.approvers import Approvers
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway
-from bot.lane import Lane
 from bot.render import TaskRenderer
 from bot.settings import Settings
 
@@ -36,9 +36,7 @@ class FlowDeps:
     renderer: TaskRenderer
     creator: TaskCreator
     approvers: Approvers
-    executor: Executor  # Bolt's listener executor: the lazy listeners, and lookups that must meet a deadline
-    lane: Lane  # the work lane (bot/lane.py)
-    urgent_lane: Lane  # steps that open a modal with a trigger_id (3 s) never wait behind the work lane
+    executor: Executor  # Bolt's listener executor: lazy listeners (without a job queue), and deadline-bound lookups
 
 
 @dataclass(frozen=True)

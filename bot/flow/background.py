@@ -1,12 +1,11 @@
 """How a step runs after the ack: Bolt lazy listeners (https://tools.slack.dev/bolt-python/concepts/lazy-listeners),
-on Bolt's listener executor, each wrapped by `after_ack`.
+in a worker process through the job queue (bot/jobs.py), or on Bolt's listener executor without Redis; each is
+wrapped by `after_ack`.
 
 `after_ack` is the one place that
 - runs the step under the draft's correlation id (set by the `correlate` middleware, bot/listeners/middleware.py);
 - drops a request Slack sent twice (same trigger_id, see X-Slack-Retry-Num), checked here after the ack so that the
   ack itself waits for no Redis round trip; if the store is down the step goes ahead (its own guards hold);
-- holds the work lane (bot/lane.py) while the step computes; a step that must open a modal within 3 s of its
-  trigger (`urgent`) holds a lane of its own, so it never queues behind the work;
 - turns any failure into a message to the user: a DoeError's own sentence, else a generic one (and a logged trace).
 """
 
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 from bot.errors import DoeError
 from bot.flow import FlowDeps
 from bot.flow.slack_io import tell
-from bot.observability import correlated
+from bot.observability import STEP_SECONDS, correlated
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +39,17 @@ def user_and_channel(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return user, channel
 
 
-def after_ack(deps: FlowDeps, *, once: bool = False, urgent: bool = False) -> Callable[[F], F]:
-    """Wrap a lazy listener (which must take `body`, `client` and `context`). `once`: drop Slack's re-sends.
-    `urgent`: the step opens a modal with the request's trigger_id."""
-    lane = deps.urgent_lane if urgent else deps.lane
+def after_ack(deps: FlowDeps, *, once: bool = False) -> Callable[[F], F]:
+    """Wrap a lazy listener (which must take `body`, `client` and `context`). `once`: drop Slack's re-sends."""
 
     def wrap(step: F) -> F:
+        name = step.__qualname__.split(".")[0]  # the listener factory: handle_action_approve, …
+
         @functools.wraps(step)
         def run(**kwargs: Any) -> None:
             body, client, context = kwargs["body"], kwargs["client"], kwargs["context"]
             user_id, channel_id = user_and_channel(body)
-            with correlated(context.get("correlation_id")), lane.held():
+            with correlated(context.get("correlation_id")), STEP_SECONDS.labels(name).time():
                 try:
                     if once and not _first_time(deps, body.get("trigger_id")):
                         log.info("dropped a request Slack sent again")

@@ -10,11 +10,11 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.domain.draft import Draft, DraftStatus
 from bot.domain.estimate import estimate_priority, estimate_story_points
-from bot.domain.models import Choices, Overrides
 from bot.errors import DoeError, DraftGone
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
 from bot.flow.slack_io import open_modal, post_preview, tell
+from bot.forms import FormErrors, parse_site_fields, parse_task_form
 from bot.observability import DRAFTS
 from bot.planner import plan_draft
 
@@ -31,27 +31,37 @@ def check_submit(deps: FlowDeps, client: WebClient, *, draft_id: str, user_id: s
     return draft
 
 
-def submit(
-    deps: FlowDeps,
-    client: WebClient,
-    *,
-    draft_id: str,
-    choices: Choices,
-    overrides: Overrides,
-    user_id: str,
-    site_values: dict[str, Any],
-) -> None:
-    """Plan the task from the form, then post the preview (or update it after Edit)."""
+def form_errors(state: dict[str, Any], draft: Draft) -> dict[str, str]:
+    """Inline errors for the form's values ({block_id: message}); empty when it is valid."""
+    errors: dict[str, str] = {}
+    for parse in (lambda: parse_task_form(state), lambda: parse_site_fields(state, draft.site.ask_fields)):
+        try:
+            parse()
+        except FormErrors as exc:
+            errors |= exc.errors
+    return errors
+
+
+def submit(deps: FlowDeps, client: WebClient, *, draft_id: str, state: dict[str, Any], user_id: str) -> None:
+    """Plan the task from the submitted form (validated in the ack), then post the preview or update it."""
     current = deps.store.get(draft_id)
     if current is None or current.story is None:
         tell(client, user_id=user_id, channel_id=None, text=DraftGone.user_message)
+        return
+    try:
+        choices, overrides = parse_task_form(state)
+        site_values = parse_site_fields(state, current.site.ask_fields)
+    except FormErrors:  # the draft's form changed since the ack checked it
+        tell(
+            client, user_id=user_id, channel_id=None, text="The form changed meanwhile: click *Edit* and submit again."
+        )
         return
     planned = current.model_copy(deep=True)
     planned.choices, planned.overrides = choices, overrides
     planned.site.extra_fields = {**planned.site.extra_fields, **site_values}
     plan = plan_draft(planned, settings=deps.settings, templates_dir=deps.renderer.templates_dir)
     # The description is rendered again on Approve from these same inputs: a draft keeps the inputs (a few KB in
-    # Redis), not the 20–30 KB of text. Rendering is cached per process, so Approve on this instance reuses it.
+    # Redis), not the 20–30 KB of text.
     facts = plan.preview_facts(description_chars=len(deps.renderer.render_description(plan.context)))
     applied = deps.store.apply(
         draft_id,

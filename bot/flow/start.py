@@ -18,7 +18,6 @@ from bot.errors import DoeError, DraftGone, StoryNotFound
 from bot.flow import FlowDeps
 from bot.flow.find import show_not_found
 from bot.flow.slack_io import open_modal, permalink, show_in_modal
-from bot.lane import released
 from bot.observability import DRAFTS, correlated
 
 log = logging.getLogger(__name__)
@@ -59,9 +58,7 @@ def open_form(
             return
         draft.conversation.view_id = opened["id"]
         if story_key:
-            # The modal is open: what follows waits on Jira, so it takes turns with the other work (bot/lane.py).
-            with released(), deps.lane.held():
-                load_form(deps, client, draft=draft, view_hash=opened.get("hash"))
+            load_form(deps, client, draft=draft, view_hash=opened.get("hash"))
             return
         try:
             deps.store.save(draft)  # the picker's submission continues with this draft

@@ -13,7 +13,6 @@ from redis.client import Pipeline
 
 from bot.domain.draft import Draft, NotInState
 from bot.errors import StoreUnavailable
-from bot.lane import release_lane_in_redis
 
 T = TypeVar("T")
 
@@ -137,7 +136,7 @@ class RedisDraftStore:
     `<namespace>:story:<KEY>` names a story's in-flight draft."""
 
     def __init__(self, client: redis.Redis, *, ttl_seconds: int, namespace: str = "doe") -> None:
-        self._redis = release_lane_in_redis(client)  # waits on Redis let other work compute (bot/lane.py)
+        self._redis = client
         self._ttl = ttl_seconds
         self.prefix = f"{namespace}:draft:"
         self.story_prefix = f"{namespace}:story:"

@@ -47,7 +47,7 @@ def handle_action_approve(deps: FlowDeps):
 
 
 def handle_action_edit(deps: FlowDeps):
-    @after_ack(deps, once=True, urgent=True)
+    @after_ack(deps, once=True)
     def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """Edit: reopen the modal pre-filled with the draft (with this click's trigger_id, so within 3 s)."""
         preview.edit(deps, client, draft_id=_value(body), actor=_actor(body))
@@ -65,7 +65,7 @@ def handle_action_cancel(deps: FlowDeps):
 
 
 def handle_action_pick_story(deps: FlowDeps):
-    @after_ack(deps, urgent=True)
+    @after_ack(deps)
     def handler(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
         """A "did you mean" button. In a modal: continue there. In a private message: start the flow with this
         click's trigger_id, and remove the suggestions."""

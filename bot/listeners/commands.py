@@ -42,7 +42,7 @@ def ack_command_doe(ack: Ack, body: dict[str, Any]) -> None:
 
 
 def handle_command_doe(deps: FlowDeps):
-    @after_ack(deps, once=True, urgent=True)
+    @after_ack(deps, once=True)
     def handler(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
         """After the ack: open the modal and load the story, or offer matching stories for words."""
         text = str(body.get("text") or "")

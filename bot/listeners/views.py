@@ -12,7 +12,6 @@ from bot.domain.keys import parse_story_key
 from bot.errors import DoeError
 from bot.flow import FlowDeps, find, preview, start
 from bot.flow.background import after_ack
-from bot.forms import FormErrors, parse_site_fields, parse_task_form
 from bot.ids import ActionId, BlockId, CallbackId
 
 
@@ -20,26 +19,20 @@ def _draft_id(view: dict[str, Any]) -> str:
     return str(view.get("private_metadata") or "")
 
 
+def _state(view: dict[str, Any]) -> dict[str, Any]:
+    return (view.get("state") or {}).get("values") or {}
+
+
 def ack_view_task_modal(deps: FlowDeps):
-    def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         """Step 2 of the flow, the ack: validate the form (inline errors) and close it; the preview follows."""
         try:
             draft = preview.check_submit(deps, client, draft_id=_draft_id(view), user_id=body["user"]["id"])
         except DoeError as exc:
             ack(response_action="update", view=build_message_modal(title="Can't continue", text=exc.user_message))
             return
-        state = (view.get("state") or {}).get("values") or {}
-        errors: dict[str, str] = {}
-        try:
-            context["form"] = parse_task_form(state)
-        except FormErrors as exc:
-            errors |= exc.errors
-        try:
-            context["site_values"] = parse_site_fields(state, draft.site.ask_fields)
-        except FormErrors as exc:
-            errors |= exc.errors
+        errors = preview.form_errors(_state(view), draft)
         if errors:
-            context["form"] = None
             ack(response_action="errors", errors=errors)
             return
         ack()
@@ -50,19 +43,16 @@ def ack_view_task_modal(deps: FlowDeps):
 def handle_view_task_modal(deps: FlowDeps):
     @after_ack(deps)
     def handler(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        """After the ack of a valid form: plan the task and post (or update) the preview."""
-        if not context.get("form"):
-            return  # refused in the ack
-        choices, overrides = context["form"]
-        preview.submit(
-            deps,
-            client,
-            draft_id=_draft_id(view),
-            choices=choices,
-            overrides=overrides,
-            user_id=body["user"]["id"],
-            site_values=context.get("site_values") or {},
-        )
+        """After the ack of a valid form: plan the task and post (or update) the preview. Bolt runs this after
+        every ack; a submission the ack refused (its reason shown in the modal) stops here."""
+        user_id, state = body["user"]["id"], _state(view)
+        try:
+            draft = preview.check_submit(deps, client, draft_id=_draft_id(view), user_id=user_id)
+        except DoeError:
+            return
+        if preview.form_errors(state, draft):
+            return
+        preview.submit(deps, client, draft_id=draft.id, state=state, user_id=user_id)
 
     return handler
 

@@ -1,0 +1,127 @@
+"""The work after an ack, as jobs on a Redis queue (dramatiq), run by worker processes.
+
+Why not threads in the web process: Python runs one thread at a time per process (the GIL), and an ack that
+competes with dozens of threads doing the flow's work loses it to each of them in turn. Measured with bench/
+(200 flows, concurrency 50, Jira 0.8 s, 2 CPUs; figures in bench/README.md): with the work in threads beside the
+acks, ack p99 was 2.0-3.2 x the bare-Bolt floor; in worker processes the web processes only ack and enqueue.
+
+How: Bolt's own lazy listeners. A listener acks in the web process and names its lazy function; Bolt hands that to
+its LazyListenerRunner. `QueueLazyListenerRunner.start` enqueues the request (raw body, headers, the function's
+name) instead of starting a thread. A worker process rebuilds the request and dispatches it to the same Bolt app in
+lazy-only mode, which runs just that function: the way Bolt's AWS Lambda adapter hands lazy work to another
+Lambda (slack_bolt/adapter/aws_lambda/lazy_listener_runner.py). The web tier verified Slack's signature before
+enqueuing; the worker's app trusts the queue (Redis, like the drafts) and does not check it again.
+
+A message is acknowledged only once its step has run (dramatiq's Redis broker), so a worker process that dies
+mid-step leaves the message to be redelivered to another one (after the broker's heartbeat timeout). Steps are
+not retried on failure: each one has already told the user what went wrong.
+
+Without REDIS_URL (one process, drafts in memory) there is no queue: Bolt runs lazy listeners on its own thread
+pool, as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import dramatiq.errors
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Callbacks, ShutdownNotifications, TimeLimit
+from slack_bolt import App, BoltRequest
+from slack_bolt.lazy_listener.runner import LazyListenerRunner
+
+from bot.observability import STEP_QUEUE_SECONDS
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The queue every step goes through, and the one actor that runs them.
+QUEUE = "doe-steps"
+ACTOR = "doe_step"
+#: No step may run longer than this (Jira and Slack calls have their own, shorter deadlines).
+STEP_TIME_LIMIT_MS = 5 * 60 * 1000
+#: An idle worker looks for new jobs at least this often (the broker polls, backing off up to this).
+POLL_MS = 50
+#: A worker process silent this long is taken as dead: its unacknowledged jobs go to another one.
+HEARTBEAT_TIMEOUT_MS = 60_000
+
+_LAZY_ONLY = "x-slack-bolt-lazy-only"
+_LAZY_NAME = "x-slack-bolt-lazy-function-name"
+
+
+def build_broker(settings: Settings) -> RedisBroker:
+    """The job queue on the Redis that holds the drafts, under the drafts' namespace."""
+    assert settings.redis_url, "the job queue needs REDIS_URL"
+    broker = RedisBroker(
+        url=settings.redis_url,
+        namespace=f"{settings.redis_namespace}:jobs",
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        middleware=[TimeLimit(), ShutdownNotifications(), Callbacks()],
+    )
+    return broker
+
+
+def declare_step_actor(broker: dramatiq.Broker, run: Callable[[dict[str, Any]], None]) -> dramatiq.Actor:
+    """The one actor: a job is a Slack request whose lazy function is still to run."""
+    return dramatiq.Actor(
+        run,
+        broker=broker,
+        actor_name=ACTOR,
+        queue_name=QUEUE,
+        priority=0,
+        options={"max_retries": 0, "time_limit": STEP_TIME_LIMIT_MS},
+    )
+
+
+class QueueLazyListenerRunner(LazyListenerRunner):
+    """Bolt's lazy listener runner, sending each lazy function to the queue instead of a thread. When the queue
+    cannot be reached (Redis down), the step runs here, in Bolt's own thread runner: it then tells the user what
+    is wrong (the drafts live in the same Redis), instead of the request vanishing."""
+
+    def __init__(self, actor: dramatiq.Actor, *, fallback: LazyListenerRunner) -> None:
+        self.logger = log
+        self.actor = actor
+        self.fallback = fallback
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        try:
+            self._send(request)
+        except (redis.RedisError, dramatiq.errors.DramatiqError) as exc:
+            log.warning("job queue unreachable (%s): running the step in the web process", type(exc).__name__)
+            self.fallback.start(function, request)
+
+    def _send(self, request: BoltRequest) -> None:
+        self.actor.send(
+            {
+                "body": request.raw_body,
+                "query": request.query,
+                "headers": {k: list(v) for k, v in request.headers.items()},
+                "function": request.lazy_function_name,
+                "enqueued_at": time.time(),
+            }
+        )
+
+
+def step_runner(app: App, *, request_class: type[BoltRequest]) -> Callable[[dict[str, Any]], None]:
+    """In a worker process: run one job's lazy function through `app`, as Bolt runs a lazy-only request."""
+
+    def run(job: dict[str, Any]) -> None:
+        STEP_QUEUE_SECONDS.observe(max(0.0, time.time() - float(job.get("enqueued_at") or time.time())))
+        headers = dict(job["headers"]) | {_LAZY_ONLY: ["1"], _LAZY_NAME: [job["function"]]}
+        request = request_class(body=job["body"], query=job["query"], headers=headers)
+        response = app.dispatch(request)
+        if response.status != 200:
+            log.warning("step %s answered %s", job["function"], response.status)
+
+    return run
+
+
+def use_queue(app: App, actor: dramatiq.Actor) -> None:
+    """Make the web app's lazy listeners go to the queue (Bolt's thread runner stays as the fallback)."""
+    runner = app.listener_runner
+    runner.lazy_listener_runner = QueueLazyListenerRunner(actor, fallback=runner.lazy_listener_runner)

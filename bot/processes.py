@@ -1,0 +1,77 @@
+"""`doe-bot serve`'s processes: the web processes (gunicorn, they answer Slack) and the worker processes (dramatiq,
+they run the steps after each ack: bot/jobs.py), started, watched and stopped together.
+
+With worker processes, `doe-bot serve` is a small parent over two children, `doe-bot serve` again with
+DOE_WORKER_PROCESSES=0 (gunicorn) and `python -m dramatiq bot.worker:broker`: gunicorn's master reaps every child
+of its own process, so the workers must not be its children. The parent passes SIGTERM and SIGINT on to both;
+gunicorn finishes the requests in progress, dramatiq finishes the steps in progress (unfinished ones go back to
+the queue); worker processes that die are started again. The parent exits with gunicorn's exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from types import FrameType
+
+from bot.jobs import POLL_MS, QUEUE
+
+log = logging.getLogger(__name__)
+
+#: How long the worker processes get to finish their steps on SIGTERM.
+WORKER_SHUTDOWN_SECONDS = 30
+RESTART_DELAY_SECONDS = 1.0
+
+
+def worker_command_line(*, processes: int, threads: int) -> list[str]:
+    """dramatiq's own process runner over bot/worker.py."""
+    return [
+        sys.executable, "-m", "dramatiq", "bot.worker:broker", "--processes", str(processes), "--threads", str(threads),
+        "--queues", QUEUE, "--skip-logging", "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_SECONDS * 1000),
+    ]  # fmt: skip
+
+
+def worker_env() -> dict[str, str]:
+    # How long an idle worker waits before it looks for jobs again (dramatiq reads it from the environment).
+    return {**os.environ, "dramatiq_worker_timeout": str(POLL_MS)}
+
+
+def run_worker(*, processes: int, threads: int) -> None:
+    """`doe-bot worker`: the worker processes in the foreground."""
+    os.execve(sys.executable, worker_command_line(processes=processes, threads=threads), worker_env())
+
+
+def serve_with_workers(*, web: list[str], processes: int, threads: int) -> int:
+    """Run the web command and the worker processes until the web processes stop; returns their exit code."""
+    stopping = threading.Event()
+    web_proc = subprocess.Popen(web, env={**os.environ, "DOE_WORKER_PROCESSES": "0"})
+    workers = [subprocess.Popen(worker_command_line(processes=processes, threads=threads), env=worker_env())]
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        web_proc.send_signal(signum)
+        workers[0].send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        try:
+            code = web_proc.wait(timeout=RESTART_DELAY_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if workers[0].poll() is not None and not stopping.is_set():
+            log.error("worker processes exited (%s); starting them again", workers[0].returncode)
+            workers[0] = subprocess.Popen(worker_command_line(processes=processes, threads=threads), env=worker_env())
+    if workers[0].poll() is None:
+        if not stopping.is_set():  # gunicorn stopped by itself; else the workers have their SIGTERM already
+            workers[0].terminate()  # (a second one would make dramatiq kill its processes mid-step)
+        try:
+            workers[0].wait(WORKER_SHUTDOWN_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            workers[0].kill()
+    return code

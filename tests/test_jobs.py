@@ -1,0 +1,83 @@
+"""The job queue (bot/jobs.py): the web app only acks and enqueues; worker processes run the steps through the
+same listeners. Signed requests against the fakes and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import dramatiq
+
+from bot.app import build_worker
+from bot.ids import ActionId
+from bot.jobs import POLL_MS, QUEUE
+from tests.conftest import AppServer
+from tests.fakes.fake_jira import FakeJira
+from tests.fakes.fake_slack import FakeSlack
+from tests.flow_helpers import choose, open_form, opened_view_id, preview_after_submit, wait_for_form
+from tests.support.slack_driver import SlackDriver
+
+
+def test_the_web_app_only_enqueues_and_a_worker_runs_the_step(
+    app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """With no worker running, a command is acked and its step waits in the queue, untouched; a worker that
+    starts later runs it (the message was kept until a worker took it)."""
+    app_server.worker.stop(timeout=5_000)
+    result, trigger = slack.command("KAN-15")
+    assert result.status == 200 and result.body in ("", None)
+    time.sleep(0.5)
+    assert fake_slack.calls_to("views.open") == []
+    assert not [r for r in fake_jira.requests if r.path == "/rest/api/2/issue/KAN-15"]
+    worker_broker, _ = build_worker(app_server.settings, store=app_server.store)
+    late = dramatiq.Worker(worker_broker, worker_threads=2, worker_timeout=POLL_MS)
+    late.start()
+    try:
+        view_id = opened_view_id(fake_slack, trigger)
+        wait_for_form(fake_slack, view_id)
+    finally:
+        late.stop(timeout=5_000)
+        worker_broker.close()
+
+
+def test_steps_of_different_flows_run_side_by_side(
+    app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Two /doe commands while Jira holds every story read: both reads reach Jira (a step waiting on Jira blocks
+    no other), then both forms are shown."""
+    fake_jira.add_issue("KAN-16", "Billing export", issue_type="Story")
+    hold = fake_jira.hold("GET", "/issue/KAN-")
+    try:
+        _, first = slack.command("KAN-15")
+        _, second = slack.command("KAN-16", user_id="U0APP")
+        assert hold.wait_parked(2), f"only {hold.parked} reached Jira"
+    finally:
+        hold.release()
+    wait_for_form(fake_slack, opened_view_id(fake_slack, first), timeout=15)
+    wait_for_form(fake_slack, opened_view_id(fake_slack, second), timeout=15)
+
+
+def test_a_step_waiting_on_slack_blocks_no_other(
+    app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    fake_jira.add_issue("KAN-16", "Billing export", issue_type="Story")
+    hold = fake_slack.hold("views.update")
+    try:
+        slack.command("KAN-15")
+        assert hold.wait_parked(1)
+        slack.command("KAN-16", user_id="U0APP")
+        assert hold.wait_parked(2), "the second flow never got to Slack"
+    finally:
+        hold.release()
+
+
+def test_a_whole_flow_goes_through_the_queue(
+    app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.update", where=lambda c: "Created" in json.dumps(c.args.get("blocks", [])))
+    app_server.drain()
+    assert app_server.broker is not None
+    assert app_server.broker.client.llen(f"{app_server.settings.redis_namespace}:jobs:{QUEUE}") == 0
+    assert len(fake_jira.created_issues()) == 1
