@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,13 @@ class JiraDeployment(StrEnum):
 
 class SettingsError(Exception):
     """A missing or malformed setting; the message is one line naming it, never its value."""
+
+
+def default_web_concurrency() -> int:
+    """WEB_CONCURRENCY's default: the CPUs this process may run on (its affinity where the OS has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 class Settings(BaseSettings):
@@ -68,6 +76,12 @@ class Settings(BaseSettings):
     doe_listener_threads: int = Field(default=32, ge=1, le=512)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    # `doe-bot serve`: the defaults of --host, --port, --workers (gunicorn worker processes) and --threads (each)
+    host: str = Field(default="0.0.0.0", min_length=1)
+    port: int = Field(default=3000, ge=1, le=65535)
+    web_concurrency: int = Field(default_factory=default_web_concurrency, ge=1, le=256)
+    doe_http_threads: int = Field(default=32, ge=1, le=512)
 
     @field_validator("slack_bot_token")
     @classmethod
