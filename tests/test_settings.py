@@ -174,7 +174,7 @@ def test_bad_server_setting_is_named(
 
 def test_cli_serve_refuses_a_bad_server_setting_in_one_line() -> None:
     env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "JIRA_URL": "http://127.0.0.1:9", "JIRA_PAT": "p"}
-    result = _run_cli(env | {"WEB_CONCURRENCY": "0"}, "serve")
+    result = _run_cli(env | {"WEB_CONCURRENCY": "0"}, "serve", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "doe-bot: configuration error: WEB_CONCURRENCY Input should be greater than or equal to 1"
