@@ -16,4 +16,5 @@ USER doe
 
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
-CMD ["sh", "-c", "exec doe-bot serve --host 0.0.0.0 --port ${PORT}"]
+# HOST, PORT, WEB_CONCURRENCY and DOE_HTTP_THREADS are read by doe-bot serve itself (see README, Configuration).
+CMD ["doe-bot", "serve"]

@@ -3,9 +3,10 @@
 Its ack latency under the same load is what Bolt + gunicorn + signature checking cost on this machine; doe-bot's
 ack p99 is compared with it. Run by bench.run as:
 
-    python -m gunicorn -k gthread --threads 32 -w W -b 127.0.0.1:P bench.floor_app:wsgi
+    python -m gunicorn -k gthread --threads T -w W -b 127.0.0.1:P bench.floor_app:wsgi
 
-with SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL (the fake Slack) in the environment.
+(T and W as for doe-bot serve) with SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL (the fake Slack) in the
+environment.
 """
 
 from __future__ import annotations

@@ -40,13 +40,16 @@ from bench.procs import (
 )
 from bench.report import ack_figures, flow_figures, render, render_targets, targets
 from bot.ids import ActionId
+from bot.settings import Settings
 
 RESULTS = ROOT / "bench" / "results"
 BOT_TOKEN = "xoxb-bench"
 JIRA_EMAIL = "bench@example.com"
 JIRA_TOKEN = "bench-jira-token"
 FIRST_STORY = 1001  # flows use KAN-1001 … KAN-(1000+N); the warm-up uses KAN-1000
-HTTP_THREADS = 32  # `doe-bot serve` default (DOE_HTTP_THREADS); the floor gets the same
+# `doe-bot serve`'s defaults (DOE_HTTP_THREADS, WEB_CONCURRENCY); the floor gets the same threads and workers
+HTTP_THREADS: int = Settings.model_fields["doe_http_threads"].default
+DEFAULT_WORKERS: int = Settings.model_fields["web_concurrency"].get_default(call_default_factory=True)
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -55,7 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--flows", type=int, default=200, help="complete flows to run (default 200)")
     parser.add_argument("--concurrency", type=int, default=50, help="flows in flight at once (default 50)")
     parser.add_argument("--jira-latency", type=float, default=0.8, help="seconds added to every Jira request")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"gunicorn worker processes (default {DEFAULT_WORKERS}: one per CPU, as doe-bot serve)",
+    )
     parser.add_argument(
         "--app-env",
         action="append",

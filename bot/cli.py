@@ -148,15 +148,37 @@ def _terminal(args: argparse.Namespace) -> int:
         return 3
 
 
+def _serve_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """host, port, workers and threads: the command line's, else the settings'."""
+    workers = args.workers if args.workers is not None else settings.web_concurrency
+    if args.workers is None and "web_concurrency" not in settings.model_fields_set and not settings.redis_url:
+        # Without Redis each process keeps its own drafts, and a click may reach a process that never saw the
+        # preview: one process unless asked for more.
+        log.warning("REDIS_URL is not set: 1 worker process rather than one per CPU (WEB_CONCURRENCY sets it)")
+        workers = 1
+    return {
+        "host": args.host if args.host is not None else settings.host,
+        "port": args.port if args.port is not None else settings.port,
+        "workers": workers,
+        "threads": args.threads if args.threads is not None else settings.doe_http_threads,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="doe-bot", description="Slack app that writes DevOps tasks in Jira.")
     parser.add_argument("--version", action="version", version=f"doe-bot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
-    p_serve.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
-    p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
-    p_serve.add_argument("--threads", type=int, default=int(os.environ.get("DOE_HTTP_THREADS", "32")))
+    # Defaults come from Settings (environment or .env), read once the command is known: see _serve_options.
+    default = {name: field.default for name, field in Settings.model_fields.items()}
+    p_serve.add_argument("--host", help=f"default: HOST, else {default['host']}")
+    p_serve.add_argument("--port", type=int, help=f"default: PORT, else {default['port']}")
+    p_serve.add_argument(
+        "--workers", type=int, help="gunicorn worker processes; default: WEB_CONCURRENCY, else one per CPU"
+    )
+    p_serve.add_argument(
+        "--threads", type=int, help=f"threads per worker; default: DOE_HTTP_THREADS, else {default['doe_http_threads']}"
+    )
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN): no public URL needed")
     p_worker = sub.add_parser(
         "worker", help="the worker processes alone (when `serve` runs with DOE_WORKER_PROCESSES=0)"
@@ -189,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"doe-bot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     if args.command == "serve":
-        serve(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+        serve(settings, **_serve_options(args, settings))
     elif args.command == "worker":
         worker_command(settings, processes=args.processes)
     else:

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.task import TaskContext
+from bot.templating import compile_all, render_template, sandboxed_environment, template_values
 
 #: Where the bundled templates live (top level of the repository / image).
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -70,21 +70,11 @@ def _finalize(value: Any) -> Any:
 
 
 def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(str(templates_dir or DEFAULT_TEMPLATES_DIR)),
-        undefined=StrictUndefined,
+    return sandboxed_environment(
+        templates_dir or DEFAULT_TEMPLATES_DIR,
+        filters={"code": jira_code, "inline": jira_inline, "jira": jira_escape},
         finalize=_finalize,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        # Templates are compiled once at start-up (TaskRenderer checks them all); no stat() per render.
-        auto_reload=False,
     )
-    env.filters["code"] = jira_code
-    env.filters["inline"] = jira_inline
-    env.filters["jira"] = jira_escape
-    return env
 
 
 class TemplatesError(Exception):
@@ -107,13 +97,12 @@ class TaskRenderer:
             raise TemplatesError(
                 f"templates not found: {self.templates_dir} has no {DESCRIPTION_TEMPLATE} (set DOE_TEMPLATES_DIR)"
             )
-        for name in self._env.list_templates(filter_func=lambda n: n.endswith(".j2")):
-            try:
-                self._env.get_template(name)
-            except TemplateError as exc:
-                line = getattr(exc, "lineno", None)
-                where = f"{name}:{line}" if line else name
-                raise TemplatesError(f"template {where} does not compile: {exc.message}") from None
+        compile_all(
+            self._env,
+            self._env.list_templates(filter_func=lambda n: n.endswith(".j2")),
+            error=TemplatesError,
+            what="template",
+        )
 
     def render_description(self, context: TaskContext) -> str:
         """Rendered once per distinct context in this process: the preview and the Approve that follows it on
@@ -124,9 +113,7 @@ class TaskRenderer:
             if cached is not None:
                 self._cache.move_to_end(cache_key)
                 return cached
-        template = self._env.get_template(DESCRIPTION_TEMPLATE)
-        text = template.render(**{name: getattr(context, name) for name in type(context).model_fields})
-        text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+        text = render_template(self._env, DESCRIPTION_TEMPLATE, template_values(context), strip=None)
         with self._lock:
             self._cache[cache_key] = text
             while len(self._cache) > RENDER_CACHE_SIZE:

@@ -21,6 +21,13 @@ class SettingsError(Exception):
     """A missing or malformed setting; the message is one line naming it, never its value."""
 
 
+def cpu_count() -> int:
+    """WEB_CONCURRENCY's and DOE_WORKER_PROCESSES's default: the CPUs this process may run on (its affinity where the OS has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -61,7 +68,7 @@ class Settings(BaseSettings):
     doe_worker_threads: int = Field(default=32, ge=1, le=512)
     # Worker processes `doe-bot serve` starts for the work after acks (bot/jobs.py; needs REDIS_URL). 0: none, run
     # `doe-bot worker` yourself. Default: one per CPU.
-    doe_worker_processes: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=0, le=64)
+    doe_worker_processes: int = Field(default_factory=cpu_count, ge=0, le=64)
     doe_attach_starter_files: bool = True
     # Per-project defaults for fields a site requires, e.g. {"KAN": {"components": ["Platform"]}}.
     doe_field_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -70,6 +77,12 @@ class Settings(BaseSettings):
     doe_comment_on_story: bool = True  # a comment on the story naming the new task and who approved it
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    # `doe-bot serve`: the defaults of --host, --port, --workers (gunicorn worker processes) and --threads (each)
+    host: str = Field(default="0.0.0.0", min_length=1)
+    port: int = Field(default=3000, ge=1, le=65535)
+    web_concurrency: int = Field(default_factory=cpu_count, ge=1, le=256)
+    doe_http_threads: int = Field(default=32, ge=1, le=512)
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -29,11 +29,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.task import StarterFile, TaskContext
 from bot.render import DEFAULT_TEMPLATES_DIR
+from bot.templating import compile_all, render_template, sandboxed_environment, template_values
 
 #: Folder of the starter templates inside the templates directory.
 STARTER_DIR = "starter"
@@ -118,23 +119,18 @@ def _finalize(value: Any) -> Any:
 
 
 def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
-    root = (templates_dir or DEFAULT_TEMPLATES_DIR) / STARTER_DIR
-    env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(str(root)),
-        undefined=StrictUndefined,
+    return sandboxed_environment(
+        (templates_dir or DEFAULT_TEMPLATES_DIR) / STARTER_DIR,
+        filters={
+            "yaml_str": yaml_str,
+            "json_str": json_str,
+            "hcl_str": hcl_str,
+            "comment": comment_text,
+            "label_value": label_value,
+            "num": number,
+        },
         finalize=_finalize,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
     )
-    env.filters["yaml_str"] = yaml_str
-    env.filters["json_str"] = json_str
-    env.filters["hcl_str"] = hcl_str
-    env.filters["comment"] = comment_text
-    env.filters["label_value"] = label_value
-    env.filters["num"] = number
-    return env
 
 
 def _is_partial(name: str) -> bool:
@@ -154,11 +150,7 @@ class StarterRenderer:
             )
         self._env = make_starter_environment(self.templates_dir)
         self._names = sorted(self._env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIX)))
-        for name in self._names:
-            try:
-                self._env.get_template(name)
-            except TemplateError as exc:
-                raise StarterTemplatesError(f"starter template {_where(name, exc)} does not compile: {exc}") from None
+        compile_all(self._env, self._names, error=StarterTemplatesError, what="starter template")
 
     def templates_for(self, context: TaskContext) -> dict[str, str]:
         """{output path: template name} for the context's cloud, CI and monitoring choices."""
@@ -181,14 +173,13 @@ class StarterRenderer:
         return chosen
 
     def render(self, context: TaskContext) -> dict[str, str]:
-        values = {name: getattr(context, name) for name in type(context).model_fields}
+        values = template_values(context)
         files: dict[str, str] = {}
         for path, name in sorted(self.templates_for(context).items()):
             try:
-                text = self._env.get_template(name).render(**values)
+                text = render_template(self._env, name, values, strip="\n")
             except TemplateError as exc:
                 raise StarterTemplatesError(f"starter template {_where(name, exc)} failed to render: {exc}") from None
-            text = re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
             size = len(text.encode("utf-8"))
             if size >= STARTER_FILE_MAX_BYTES:
                 raise StarterTemplatesError(

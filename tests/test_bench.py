@@ -24,6 +24,8 @@ def test_bench_runs_a_few_flows_and_reports_them(redis_url: str, tmp_path: Path)
             "2",
             "--jira-latency",
             "0",
+            "--workers",
+            "1",  # the default is one per CPU, and each further worker warms its own caches with extra Jira calls
             "--no-floor",
             # one job-queue worker process: the site's fields and link types, warmed by the warm-up flow, are not
             # loaded again by a second process during the 3 measured flows

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bot.settings import JiraDeployment, SettingsError, load_settings
+from bot.settings import JiraDeployment, SettingsError, cpu_count, load_settings
 
 BASE = {
     "slack_bot_token": "xoxb-123-abc",
@@ -105,3 +105,102 @@ def test_cli_refuses_a_broken_operator_template(tmp_path) -> None:
     result = _run_cli(env, "serve", "--port", "0")
     assert result.returncode == 2
     assert "devops_task.jira.j2:2" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- doe-bot serve: HOST, PORT, WEB_CONCURRENCY, DOE_HTTP_THREADS ------------------------------------------------
+
+SERVER_VARIABLES = ("HOST", "PORT", "WEB_CONCURRENCY", "DOE_HTTP_THREADS")
+
+
+@pytest.fixture
+def no_server_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SERVER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_server_defaults(no_server_variables: None) -> None:
+    s = load_settings(_env_file=None, **BASE, jira_pat="pat-secret")
+    assert (s.host, s.port, s.doe_http_threads) == ("0.0.0.0", 3000, 32)
+    assert s.web_concurrency == cpu_count() >= 1
+    if hasattr(os, "sched_getaffinity"):
+        assert s.web_concurrency == len(os.sched_getaffinity(0))
+
+
+def test_web_concurrency_default_without_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert cpu_count() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert cpu_count() == 6
+
+
+def test_server_settings_from_the_environment(no_server_variables: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"HOST": "127.0.0.1", "PORT": "8080", "WEB_CONCURRENCY": "3", "DOE_HTTP_THREADS": "8"}.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings(_env_file=None, **BASE, jira_pat="pat-secret")
+    assert (s.host, s.port, s.web_concurrency, s.doe_http_threads) == ("127.0.0.1", 8080, 3, 8)
+
+
+def test_server_settings_from_a_dotenv_file(no_server_variables: None, tmp_path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("HOST=127.0.0.2\nPORT=8081\nWEB_CONCURRENCY=5\nDOE_HTTP_THREADS=12\n")
+    s = load_settings(_env_file=env_file, **BASE, jira_pat="pat-secret")
+    assert (s.host, s.port, s.web_concurrency, s.doe_http_threads) == ("127.0.0.2", 8081, 5, 12)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "0"),
+        ("PORT", "65536"),
+        ("PORT", "http"),
+        ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "many"),
+        ("WEB_CONCURRENCY", "257"),
+        ("DOE_HTTP_THREADS", "0"),
+        ("DOE_HTTP_THREADS", "513"),
+        ("HOST", ""),
+    ],
+)
+def test_bad_server_setting_is_named(
+    no_server_variables: None, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None, **BASE, jira_pat="pat-secret")
+    assert str(info.value).startswith(f"{variable} ")
+    assert "\n" not in str(info.value)
+
+
+def test_cli_serve_refuses_a_bad_server_setting_in_one_line() -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "JIRA_URL": "http://127.0.0.1:9", "JIRA_PAT": "p"}
+    result = _run_cli(env | {"WEB_CONCURRENCY": "0"}, "serve", "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "doe-bot: configuration error: WEB_CONCURRENCY Input should be greater than or equal to 1"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "expected"),
+    [
+        ({}, {}, ("0.0.0.0", 3000, 1, 32)),  # no Redis and WEB_CONCURRENCY not given: one process
+        ({}, {"redis_url": "redis://127.0.0.1:6379/0"}, ("0.0.0.0", 3000, "cpus", 32)),
+        ({}, {"web_concurrency": 3}, ("0.0.0.0", 3000, 3, 32)),
+        ({}, {"host": "127.0.0.1", "port": 8080, "doe_http_threads": 8}, ("127.0.0.1", 8080, 1, 8)),
+        ({"host": "::", "port": 9000, "workers": 2, "threads": 4}, {"port": 8080}, ("::", 9000, 2, 4)),
+    ],
+)
+def test_serve_options_come_from_the_command_line_else_the_settings(
+    no_server_variables: None, given: dict, env: dict, expected: tuple
+) -> None:
+    from argparse import Namespace
+
+    from bot.cli import _serve_options
+
+    args = Namespace(**({"host": None, "port": None, "workers": None, "threads": None} | given))
+    settings = load_settings(_env_file=None, **BASE, jira_pat="pat-secret", **env)
+    host, port, workers, threads = expected
+    if workers == "cpus":
+        workers = cpu_count()
+    assert _serve_options(args, settings) == {"host": host, "port": port, "workers": workers, "threads": threads}
