@@ -22,7 +22,8 @@ class SettingsError(Exception):
 
 
 def cpu_count() -> int:
-    """WEB_CONCURRENCY's and DOE_WORKER_PROCESSES's default: the CPUs this process may run on (its affinity where the OS has one), at least 1."""
+    """WEB_CONCURRENCY's and DOE_WORKER_PROCESSES's default: the CPUs this process may run on (its affinity where
+    the OS has one), at least 1."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
