@@ -15,7 +15,7 @@ import redis
 
 from bot import lane as lane_module
 from bot.gateways.draft_store import RedisDraftStore
-from bot.gateways.jira_gateway import _TTLCache
+from bot.gateways.site_cache import SiteCache
 from bot.lane import Lane, released
 from tests.conftest import AppServer
 from tests.fakes.fake_jira import FakeJira
@@ -165,7 +165,7 @@ def test_the_metadata_cache_single_flight_cannot_deadlock_with_the_lane() -> Non
     """Thread B loads a cache entry and waits on Jira (lane given back); thread A, holding the lane, asks for the
     same entry. A must wait for B's load without the lane, or B could never take the lane back to finish."""
     lane = Lane(1)
-    cache = _TTLCache(ttl_seconds=60)
+    cache = SiteCache(ttl_seconds=60)
     b_in_load = threading.Event()
     answers: dict[str, object] = {}
 
