@@ -1,5 +1,6 @@
-"""The JiraGateway Protocol is the gateway's whole public API: LibraryJiraGateway's public methods, same signatures,
-and every method the rest of bot/ calls on a Jira gateway."""
+"""The Jira gateway's layers: the JiraGateway Protocol is the gateway's whole public API (LibraryJiraGateway's
+public methods, same signatures, and every method the rest of bot/ calls on a Jira gateway), and only the HTTP
+layer (bot/gateways/jira_http.py) uses the `jira` library."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ def test_everything_bot_asks_of_a_jira_gateway_is_in_the_protocol() -> None:
     assert {"create_task", "screen_gaps", "ping"} <= set(used), used  # the scan sees the callers
     missing = {attr: where for attr, where in used.items() if attr not in _public_methods(JiraGateway)}
     assert missing == {}, "called on a Jira gateway but not in the JiraGateway Protocol"
+
+
+def test_only_the_http_layer_uses_the_jira_library() -> None:
+    users = []
+    for path in BOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(name == "jira" or name.startswith("jira.") for name in names):
+                users.append(str(path.relative_to(BOT)))
+    assert sorted(set(users)) == ["gateways/jira_http.py"]
