@@ -1,7 +1,8 @@
 """A local fake of the Jira REST API (v2, plus the trivial v3 GETs) for doe-bot's tests (stdlib only).
 
-The app reaches it through the ``jira`` library (``JIRA(server=fake.url, ...)``, ``client._get_json``,
-``client._session``); every request is recorded as a :class:`Recorded` so tests can assert on what was sent.
+The app reaches it through the ``jira`` library's session (bot/gateways/jira_http.py; the tests of the fake itself
+use ``JIRA(server=fake.url, ...)`` and ``client._get_json``); every request is recorded as a :class:`Recorded` so
+tests can assert on what was sent.
 
 Answers follow what the real services send (sources are listed in ``tests/test_fake_jira.py``'s docstring):
 

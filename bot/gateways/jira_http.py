@@ -1,0 +1,199 @@
+"""The HTTP layer under the Jira gateway: auth, session, retries, error mapping and metrics, for REST v2.
+
+The only module that touches the `jira` library. The library builds the session: auth (basic for Cloud, a bearer
+PAT for Data Center), its default headers, and `JIRAError` with the status and response for every 4xx/5xx.
+Everything else uses its public API (`JIRA.server_url`, `jira.utils.json_loads`) except one internal, the session
+itself (`JIRA._session`), which has no public accessor: doe-bot needs it to mount its connection pool and to send
+requests the library's helpers cannot (see bot/gateways/jira_gateway.py for which and why).
+
+Answers are JSON; a request that fails raises one of the typed errors of bot/errors.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+import requests.adapters
+from jira import JIRA, JIRAError
+from jira.utils import json_loads
+from requests.structures import CaseInsensitiveDict
+from requests_toolbelt import MultipartEncoder
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from bot.errors import JiraAuthError, JiraOutcomeUnknown, JiraRejected, JiraUnavailable, StoryNotFound
+from bot.observability import JIRA_ERRORS, JIRA_SECONDS
+from bot.settings import JiraDeployment, Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _refused(exc: BaseException) -> bool:
+    """Connection refused: nothing reached Jira."""
+    text = str(exc).lower()
+    return "refused" in text or "failed to establish a new connection" in text
+
+
+def _retryable(exc: BaseException, *, idempotent: bool) -> bool:
+    if isinstance(exc, JIRAError):
+        status = int(exc.status_code or 0)
+        if status == 429:
+            return True  # Jira refused before acting: safe to send again, even a create
+        return idempotent and (status == 0 or status >= 500)
+    if isinstance(exc, requests.ConnectTimeout) or (isinstance(exc, requests.ConnectionError) and _refused(exc)):
+        return True
+    return idempotent and isinstance(exc, requests.ConnectionError | requests.Timeout)
+
+
+class _RetryAfterOrJitter:
+    """Honour Retry-After (bounded), else exponential backoff with full jitter."""
+
+    def __init__(self, cap: float) -> None:
+        self._cap = cap
+        self._jitter = wait_random_exponential(multiplier=0.2, max=min(cap, 2.0))
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after:
+            try:
+                return min(float(retry_after), self._cap)
+            except ValueError:
+                pass
+        return self._jitter(state)
+
+
+def _reasons(exc: JIRAError) -> list[str]:
+    """Jira's own words from an error body: `errorMessages` and `errors` (field → message)."""
+    try:
+        body = exc.response.json() if exc.response is not None else {}
+    except ValueError:
+        body = {}
+    reasons = [str(m) for m in body.get("errorMessages", []) if m]
+    for field_id, message in (body.get("errors") or {}).items():
+        reasons.append(f"{field_id}: {message}")
+    return reasons
+
+
+class JiraHttp:
+    """REST v2 requests to one Jira site. `what` names the operation in logs and metrics (JIRA_SECONDS, JIRA_ERRORS)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.cloud = settings.jira_deployment is JiraDeployment.CLOUD
+        auth: dict[str, Any]
+        if self.cloud:
+            assert settings.jira_email and settings.jira_api_token
+            auth = {"basic_auth": (settings.jira_email, settings.jira_api_token.get_secret_value())}
+        else:
+            assert settings.jira_pat
+            auth = {"token_auth": settings.jira_pat.get_secret_value()}
+        self._max_retries = settings.jira_max_retries
+        self._max_retry_delay = settings.jira_max_retry_delay_seconds
+        self._retry_budget = settings.jira_retry_budget_seconds
+        # get_server_info=False: no network at start-up; nothing here asks the library which deployment it is.
+        # The library's own retries are off (max_retries=0): it would re-send a create after a dropped
+        # connection, and sleep up to 60 s on a 429. _call retries instead, knowing which requests are safe.
+        self._client = client = JIRA(  # kept: the library closes the session when its JIRA object goes
+            server=settings.jira_base_url,
+            get_server_info=False,
+            max_retries=0,
+            timeout=settings.jira_timeout_seconds,
+            options={"check_update": False, "agile_rest_path": "agile"},
+            **auth,
+        )
+        self._api = f"{client.server_url}/rest/api/2/"
+        # The one internal: the library's session has no public accessor (see the module's docstring).
+        self._session: requests.Session = client._session
+        # requests keeps 10 connections per host by default; every work thread may call Jira at once, and each
+        # connection beyond the pool would be a new TCP (and TLS) handshake.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=settings.doe_worker_threads)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def get(self, what: str, path: str, *, params: dict[str, Any] | None = None, not_found: str | None = None) -> Any:
+        """GET `path` (relative to /rest/api/2/); a 404 is StoryNotFound(not_found) when `not_found` is given."""
+        url = self._api + path
+        return self._call(what, lambda: json_loads(self._session.get(url, params=params)), not_found=not_found)
+
+    def post(self, what: str, path: str, body: Any, *, idempotent: bool = True) -> Any:
+        """POST `body` as JSON. `idempotent=False` for a request Jira must not receive twice (see `_call`)."""
+        url, data = self._api + path, json.dumps(body)
+        return json_loads(self._call(what, lambda: self._session.post(url, data=data), idempotent=idempotent))
+
+    def post_files(self, what: str, path: str, files: dict[str, str]) -> Any:
+        """POST text files as one multipart request (`file` parts), never re-sent after a lost answer.
+
+        Jira wants the `X-Atlassian-Token: no-check` header on attachment uploads."""
+        url = self._api + path
+
+        def post() -> requests.Response:
+            encoder = MultipartEncoder(
+                fields=[("file", (name, content.encode("utf-8"), "text/plain")) for name, content in files.items()]
+            )
+            headers = CaseInsensitiveDict({"content-type": encoder.content_type, "X-Atlassian-Token": "no-check"})
+            return self._session.post(url, data=encoder, headers=headers)
+
+        return json_loads(self._call(what, post, idempotent=False))
+
+    def ping(self) -> bool:
+        """Does the site answer (readiness)? One request, no retries, no metrics."""
+        try:
+            json_loads(self._session.get(self._api + "serverInfo"))
+            return True
+        except Exception:  # noqa: BLE001 - readiness only reports
+            return False
+
+    def _call(self, what: str, fn: Callable[[], T], *, not_found: str | None = None, idempotent: bool = True) -> T:
+        """One Jira request with bounded retries (tenacity), and its failure as a typed error.
+
+        Retried: 429 and 503 (after `Retry-After`, capped by JIRA_MAX_RETRY_DELAY_SECONDS), other 5xx, timeouts
+        and dropped connections, with exponential jitter. A create (`idempotent=False`) is retried only when Jira
+        cannot have acted on it (429, connection refused); otherwise its outcome is unknown and the caller looks
+        for the issue before trying again.
+        """
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._retry_budget),
+            wait=_RetryAfterOrJitter(self._max_retry_delay),
+            retry=retry_if_exception(lambda exc: _retryable(exc, idempotent=idempotent)),
+            reraise=True,
+        )
+        started = time.perf_counter()
+        try:
+            return retrying(fn)
+        except JIRAError as exc:
+            status = exc.status_code or 0
+            JIRA_ERRORS.labels(what, str(status or "none")).inc()
+            if status == 404 and not_found is not None:
+                raise StoryNotFound(not_found) from None
+            if status in (401, 403):
+                log.warning("jira %s refused: HTTP %s", what, status)
+                raise JiraAuthError() from None
+            if status == 0 or status == 429 or status >= 500:
+                log.warning("jira %s failed: HTTP %s", what, status or "no response")
+                if not idempotent and status != 429:
+                    raise JiraOutcomeUnknown() from None
+                raise JiraUnavailable() from None
+            log.info("jira %s rejected: HTTP %s %s", what, status, _reasons(exc))
+            raise JiraRejected(status, _reasons(exc)) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            JIRA_ERRORS.labels(what, type(exc).__name__).inc()
+            log.warning("jira %s failed: %s", what, type(exc).__name__)
+            if not idempotent and not isinstance(exc, requests.ConnectTimeout) and not _refused(exc):
+                raise JiraOutcomeUnknown() from None
+            raise JiraUnavailable() from None
+        finally:
+            JIRA_SECONDS.labels(what).observe(time.perf_counter() - started)
