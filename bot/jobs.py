@@ -34,6 +34,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Callbacks, ShutdownNotifications, TimeLimit
 from slack_bolt import App, BoltRequest
 from slack_bolt.lazy_listener.runner import LazyListenerRunner
+from slack_bolt.lazy_listener.thread_runner import ThreadLazyListenerRunner
 
 from bot.observability import STEP_QUEUE_SECONDS
 from bot.settings import Settings
@@ -79,32 +80,34 @@ def declare_step_actor(broker: dramatiq.Broker, run: Callable[[dict[str, Any]], 
 
 
 class QueueLazyListenerRunner(LazyListenerRunner):
-    """Bolt's lazy listener runner, sending each lazy function to the queue instead of a thread. When the queue
-    cannot be reached (Redis down), the step runs here, in Bolt's own thread runner: it then tells the user what
-    is wrong (the drafts live in the same Redis), instead of the request vanishing."""
+    """Bolt's lazy listener runner, sending each lazy function to the queue instead of running it in a thread.
 
-    def __init__(self, actor: dramatiq.Actor, *, fallback: LazyListenerRunner) -> None:
+    The send itself (one Redis round trip) happens on Bolt's listener executor, just after the ack rather than
+    before it. When the queue cannot be reached (Redis down), the step runs right there instead, in this process:
+    it then tells the user what is wrong (the drafts live in the same Redis), and the request never vanishes."""
+
+    def __init__(self, actor: dramatiq.Actor, *, fallback: ThreadLazyListenerRunner) -> None:
         self.logger = log
         self.actor = actor
         self.fallback = fallback
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        self.fallback.executor.submit(self._send, function, request)
+
+    def _send(self, function: Callable[..., None], request: BoltRequest) -> None:
         try:
-            self._send(request)
+            self.actor.send(
+                {
+                    "body": request.raw_body,
+                    "query": request.query,
+                    "headers": {k: list(v) for k, v in request.headers.items()},
+                    "function": request.lazy_function_name,
+                    "enqueued_at": time.time(),
+                }
+            )
         except (redis.RedisError, dramatiq.errors.DramatiqError) as exc:
             log.warning("job queue unreachable (%s): running the step in the web process", type(exc).__name__)
-            self.fallback.start(function, request)
-
-    def _send(self, request: BoltRequest) -> None:
-        self.actor.send(
-            {
-                "body": request.raw_body,
-                "query": request.query,
-                "headers": {k: list(v) for k, v in request.headers.items()},
-                "function": request.lazy_function_name,
-                "enqueued_at": time.time(),
-            }
-        )
+            self.fallback.run(function, request)
 
 
 def step_runner(app: App, *, request_class: type[BoltRequest]) -> Callable[[dict[str, Any]], None]:

@@ -10,6 +10,8 @@ the queue); worker processes that die are started again. The parent exits with g
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -27,6 +29,20 @@ WORKER_SHUTDOWN_SECONDS = 30
 RESTART_DELAY_SECONDS = 1.0
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: if the `doe-bot serve` parent dies (even by SIGKILL), the child gets SIGTERM, so no
+    web or worker process outlives it (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads yet
+
+
 def worker_command_line(*, processes: int, threads: int) -> list[str]:
     """dramatiq's own process runner over bot/worker.py."""
     return [
@@ -35,21 +51,23 @@ def worker_command_line(*, processes: int, threads: int) -> list[str]:
     ]  # fmt: skip
 
 
-def worker_env() -> dict[str, str]:
-    # How long an idle worker waits before it looks for jobs again (dramatiq reads it from the environment).
-    return {**os.environ, "dramatiq_worker_timeout": str(POLL_MS)}
+def worker_env(threads: int) -> dict[str, str]:
+    """dramatiq reads these from the environment: how long an idle worker waits before it looks for jobs again,
+    and how many jobs a process takes at once (no more than it has threads for, so that a busy process never
+    sits on jobs another process could start now)."""
+    return {**os.environ, "dramatiq_worker_timeout": str(POLL_MS), "dramatiq_queue_prefetch": str(threads)}
 
 
 def run_worker(*, processes: int, threads: int) -> None:
     """`doe-bot worker`: the worker processes in the foreground."""
-    os.execve(sys.executable, worker_command_line(processes=processes, threads=threads), worker_env())
+    os.execve(sys.executable, worker_command_line(processes=processes, threads=threads), worker_env(threads))
 
 
 def serve_with_workers(*, web: list[str], processes: int, threads: int) -> int:
     """Run the web command and the worker processes until the web processes stop; returns their exit code."""
     stopping = threading.Event()
-    web_proc = subprocess.Popen(web, env={**os.environ, "DOE_WORKER_PROCESSES": "0"})
-    workers = [subprocess.Popen(worker_command_line(processes=processes, threads=threads), env=worker_env())]
+    web_proc = _start(web, {**os.environ, "DOE_WORKER_PROCESSES": "0"})
+    workers = [_start(worker_command_line(processes=processes, threads=threads), worker_env(threads))]
 
     def forward(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -66,7 +84,7 @@ def serve_with_workers(*, web: list[str], processes: int, threads: int) -> int:
             pass
         if workers[0].poll() is not None and not stopping.is_set():
             log.error("worker processes exited (%s); starting them again", workers[0].returncode)
-            workers[0] = subprocess.Popen(worker_command_line(processes=processes, threads=threads), env=worker_env())
+            workers[0] = _start(worker_command_line(processes=processes, threads=threads), worker_env(threads))
     if workers[0].poll() is None:
         if not stopping.is_set():  # gunicorn stopped by itself; else the workers have their SIGTERM already
             workers[0].terminate()  # (a second one would make dramatiq kill its processes mid-step)

@@ -66,10 +66,11 @@ class Settings(BaseSettings):
     # Templates and runtime
     doe_templates_dir: Path | None = None
     # Threads in each worker process (or in the web process without REDIS_URL), and Jira connections kept open.
-    doe_worker_threads: int = Field(default=32, ge=1, le=512)
-    # Worker processes `doe-bot serve` starts for the work after acks (bot/jobs.py; needs REDIS_URL). 0: none, run
-    # `doe-bot worker` yourself. Default: one per CPU.
-    doe_worker_processes: int = Field(default_factory=cpu_count, ge=0, le=64)
+    # Steps mostly wait on Jira and Slack: one flow can hold two at once (its Approve's follow-up, its next form).
+    doe_worker_threads: int = Field(default=128, ge=1, le=512)
+    # Worker processes `doe-bot serve` starts for the work after acks (bot/jobs.py; needs REDIS_URL); 0: none, run
+    # `doe-bot worker` apart. Default: one per CPU but one, which stays free for the acks (bench/README.md).
+    doe_worker_processes: int = Field(default_factory=lambda: max(1, cpu_count() - 1), ge=0, le=64)
     doe_attach_starter_files: bool = True
     # Per-project defaults for fields a site requires, e.g. {"KAN": {"components": ["Platform"]}}.
     doe_field_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
