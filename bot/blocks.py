@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.draft import Draft, DraftStatus
-from bot.domain.estimate import Estimate
+from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.domain.fields import MetaField
-from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Environment, MonitoringStack, Overrides, Story
+from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Environment, MonitoringStack, Story
 from bot.domain.related import RelatedIssue
 from bot.ids import ActionId, BlockId, CallbackId
 
@@ -265,16 +265,12 @@ def _text_input(*, block_id: str, action_id: str, label: str, initial: str, hint
     }
 
 
-def build_task_modal(
-    *,
-    draft: Draft,
-    story: Story,
-    overrides: Overrides,
-    points_reason: Estimate,
-    priority_reason: Estimate,
-) -> dict[str, Any]:
-    """The form: story on top, the three choices, then the overrides pre-filled with derived defaults."""
-    choices = draft.choices
+def build_task_modal(draft: Draft) -> dict[str, Any]:
+    """The form: story on top, the three choices, then the overrides pre-filled with derived defaults (and why)."""
+    assert draft.story and draft.overrides, "the form is shown once the story is loaded"
+    story, overrides, choices = draft.story, draft.overrides, draft.choices
+    points_reason = estimate_story_points(overrides)
+    priority_reason = estimate_priority(story, overrides)
     blocks: list[Block] = [
         {"type": "section", "text": _mrkdwn(_story_line(story))},
         {"type": "context", "elements": [_mrkdwn(_story_facts(story) or " ")]},

@@ -7,7 +7,6 @@ import json
 from bot import blocks
 from bot.domain.dependencies import default_dependencies
 from bot.domain.draft import Conversation, Draft, DraftStatus, PreviewFacts
-from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.domain.highlights import task_highlights
 from bot.domain.models import Choices, Overrides, Story
 from bot.domain.task import build_task_context, task_labels, task_summary
@@ -78,13 +77,7 @@ def test_story_markup_cannot_ping_or_link_in_slack() -> None:
 def test_modals_are_valid_views() -> None:
     draft = _draft()
     assert draft.story and draft.overrides
-    form = blocks.build_task_modal(
-        draft=draft,
-        story=draft.story,
-        overrides=draft.overrides,
-        points_reason=estimate_story_points(draft.overrides),
-        priority_reason=estimate_priority(draft.story, draft.overrides),
-    )
+    form = blocks.build_task_modal(draft)
     assert validate_view(form) == []
     assert form["private_metadata"] == draft.id
     assert validate_view(blocks.build_loading_modal(draft_id=draft.id, story_key="KAN-15")) == []

@@ -9,7 +9,6 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.domain.draft import Draft, DraftStatus
-from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.errors import DoeError, DraftGone
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
@@ -85,14 +84,7 @@ def edit(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) -> N
         return
     if not may_act(deps, client, draft=draft, actor=actor, verb="edit"):
         return
-    assert draft.story and draft.overrides
-    view = blocks.build_task_modal(
-        draft=draft,
-        story=draft.story,
-        overrides=draft.overrides,
-        points_reason=estimate_story_points(draft.overrides),
-        priority_reason=estimate_priority(draft.story, draft.overrides),
-    )
+    view = blocks.build_task_modal(draft)
     opened = open_modal(client, trigger_id=actor.trigger_id or "", view=view)
     if isinstance(opened, str):
         text = f"Slack didn't let me open the form ({opened}). Click *Edit* again."

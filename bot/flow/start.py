@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.domain.draft import Conversation, Draft, DraftStatus
-from bot.domain.estimate import default_overrides, estimate_priority, estimate_story_points
+from bot.domain.estimate import default_overrides
 from bot.errors import DoeError, DraftGone, StoryNotFound
 from bot.flow import FlowDeps
 from bot.flow.find import show_not_found
@@ -120,22 +120,17 @@ def load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: str
             view = blocks.build_duplicates_modal(draft_id=draft.id, story=story, duplicates=duplicates)
             show_in_modal(client, view_id=view_id, view=view)
             return
-        overrides = default_overrides(story)
         site = deps.creator.fit_site(story)
-        draft.form_ready(story=story, overrides=overrides, siblings=siblings, site=site, now=time.time())
+        draft.form_ready(
+            story=story, overrides=default_overrides(story), siblings=siblings, site=site, now=time.time()
+        )
         deps.store.save(draft)
         DRAFTS.labels("created").inc()
     except DoeError as exc:
         release_story_quietly(deps, draft)
         show_in_modal(client, view_id=view_id, title="Can't continue", text=exc.user_message)
         return
-    view = blocks.build_task_modal(
-        draft=draft,
-        story=story,
-        overrides=overrides,
-        points_reason=estimate_story_points(overrides),
-        priority_reason=estimate_priority(story, overrides),
-    )
+    view = blocks.build_task_modal(draft)
     show_in_modal(client, view_id=view_id, view=view, view_hash=view_hash)
 
 
