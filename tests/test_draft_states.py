@@ -183,3 +183,11 @@ def test_the_store_applies_one_transition_or_none(store) -> None:
     assert store.apply(draft.id, lambda d: d.claim_for_approval(user_id="U2", user_name="b")) is None
     assert store.get(draft.id).outcome.approved_by == "U1"  # the refused claim changed nothing
     assert store.apply("no-such-draft", lambda d: d.cancel()) is None
+
+
+def test_allows_answers_as_the_transition_would() -> None:
+    for name, sources, _, _ in TRANSITIONS:
+        if name == "claim_for_approval":
+            sources = {DraftStatus.PREVIEW, DraftStatus.APPROVING}  # APPROVING: once stale (its own test)
+        for start in ALL:
+            assert _draft(start).allows(getattr(Draft, name)) is (start in sources), (name, start)

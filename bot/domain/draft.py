@@ -206,6 +206,11 @@ class Draft(BaseModel):
             return (now or time.time()) - self.updated_at < ABANDONED_FORM_SECONDS
         return False
 
+    def allows(self, transition: Callable[..., Any]) -> bool:
+        """May `transition` (e.g. `Draft.previewed`) start from this draft's state? For checks made before the
+        work a transition needs (the form's validation in the ack); the transition itself checks again."""
+        return self.status in transition.sources  # type: ignore[attr-defined]
+
     def approval_is_stale(self, now: float | None = None) -> bool:
         return self.status is DraftStatus.APPROVING and (now or time.time()) - self.updated_at > APPROVING_STALE_SECONDS
 

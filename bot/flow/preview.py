@@ -24,7 +24,7 @@ def check_submit(deps: FlowDeps, client: WebClient, *, draft_id: str, user_id: s
     draft = deps.store.get(draft_id)
     if draft is None or draft.story is None:
         raise DraftGone()
-    if draft.status not in (DraftStatus.EDITING, DraftStatus.PREVIEW):
+    if not draft.allows(Draft.previewed):
         raise DoeError(blocks.build_status_text(draft))
     deps.approvers.check(client, draft=draft, user_id=user_id, verb="edit")
     return draft

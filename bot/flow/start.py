@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.domain.draft import Conversation, Draft, DraftStatus
+from bot.domain.draft import Conversation, Draft
 from bot.domain.estimate import default_overrides
 from bot.errors import DoeError, DraftGone, StoryNotFound
 from bot.flow import FlowDeps
@@ -79,7 +79,7 @@ def continue_in_modal(
     """Continue inside an open modal: a story was picked (typeahead, "did you mean"), or the user confirmed
     "create another anyway" (`story_key` None: the draft's own story, its known duplicates acknowledged)."""
     draft = deps.store.get(draft_id)
-    if draft is None or draft.status is not DraftStatus.LOADING or draft.conversation.requester_id != user_id:
+    if draft is None or not draft.allows(Draft.retarget) or draft.conversation.requester_id != user_id:
         show_in_modal(client, view_id=view_id, title="Can't continue", text=DraftGone.user_message)
         return
     if create_anyway:
