@@ -51,6 +51,8 @@ POLL_MS = 50
 #: A worker process silent this long is taken as dead: its unacknowledged jobs go to another one.
 HEARTBEAT_TIMEOUT_MS = 60_000
 
+#: The Slack delivery a job came from (bot/listeners/middleware.py): a job run again is still that delivery.
+DELIVERY_HEADER = "x-doe-delivery-id"
 _LAZY_ONLY = "x-slack-bolt-lazy-only"
 _LAZY_NAME = "x-slack-bolt-lazy-function-name"
 
@@ -100,7 +102,8 @@ class QueueLazyListenerRunner(LazyListenerRunner):
                 {
                     "body": request.raw_body,
                     "query": request.query,
-                    "headers": {k: list(v) for k, v in request.headers.items()},
+                    "headers": {k: list(v) for k, v in request.headers.items()}
+                    | {DELIVERY_HEADER: [str(request.context.get("delivery_id") or "")]},
                     "function": request.lazy_function_name,
                     "enqueued_at": time.time(),
                 }

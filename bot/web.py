@@ -147,7 +147,10 @@ class SlackWSGI:
         headers: dict[str, list[str]] = {}
         for key, value in environ.items():
             if key.startswith("HTTP_"):
-                headers[key[5:].replace("_", "-").lower()] = [value]
+                name = key[5:].replace("_", "-").lower()
+                # Bolt's lazy-only headers and the job queue's own are set by doe-bot's workers, never by callers.
+                if not name.startswith(("x-slack-bolt-", "x-doe-")):
+                    headers[name] = [value]
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = [environ["CONTENT_TYPE"]]
         try:

@@ -10,7 +10,8 @@ import dramatiq
 
 from bot.app import build_worker
 from bot.ids import ActionId
-from bot.jobs import POLL_MS, QUEUE
+from bot.jobs import DELIVERY_HEADER, POLL_MS, QUEUE, step_runner
+from bot.web import SlackRequest
 from tests.conftest import AppServer
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
@@ -80,4 +81,40 @@ def test_a_whole_flow_goes_through_the_queue(
     app_server.drain()
     assert app_server.broker is not None
     assert app_server.broker.client.llen(f"{app_server.settings.redis_namespace}:jobs:{QUEUE}") == 0
+    assert len(fake_jira.created_issues()) == 1
+
+
+def _queued_jobs(app_server: AppServer) -> list[dict]:
+    """The jobs waiting in the queue (dramatiq keeps each message under its id in `<queue>.msgs`)."""
+    assert app_server.broker is not None
+    raw = app_server.broker.client.hvals(f"{app_server.settings.redis_namespace}:jobs:{QUEUE}.msgs")
+    return [dramatiq.Message.decode(data).args[0] for data in raw]
+
+
+def test_a_job_delivered_again_runs_but_a_slack_resend_is_dropped(
+    app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """The queue delivers a job again when its worker died mid-step: that run must not be mistaken for a request
+    Slack re-sent (X-Slack-Retry-Num), which is dropped once another delivery of its trigger_id was seen."""
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
+    app_server.drain()
+    app_server.worker.stop(timeout=5_000)
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    deadline = time.monotonic() + 5
+    while not (jobs := _queued_jobs(app_server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (job,) = jobs
+    run = step_runner(app_server.worker_app, request_class=SlackRequest)
+
+    run(job)  # the first delivery creates the task
+    assert len(fake_jira.created_issues()) == 1
+    told_before = len(fake_slack.calls_to("chat.postEphemeral"))
+    run(job)  # delivered again: it runs, finds the draft approved, and says so
+    told = fake_slack.calls_to("chat.postEphemeral")
+    assert len(told) == told_before + 1 and "already approved" in told[-1].args["text"]
+
+    # Slack's re-send of the click is another delivery (the web process gives each its own id): dropped, silently.
+    resent = job | {"headers": job["headers"] | {DELIVERY_HEADER: ["another-delivery"], "x-slack-retry-num": ["1"]}}
+    run(resent)
+    assert len(fake_slack.calls_to("chat.postEphemeral")) == told_before + 1
     assert len(fake_jira.created_issues()) == 1

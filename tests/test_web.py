@@ -82,3 +82,18 @@ def test_oversized_body_is_refused_before_reading(app_server) -> None:
 
 def test_get_on_the_events_path_is_405(app_server) -> None:
     assert _get(app_server.url + "/slack/events")[0] == 405
+
+
+def test_callers_cannot_use_the_workers_headers(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    """Bolt reads `x-slack-bolt-lazy-only` to skip a listener's ack and run its lazy step; doe-bot's workers set it
+    (bot/jobs.py). From outside it is ignored: a signed `/doe help` with it still gets its usage answer."""
+    body = urlencode(
+        {"command": "/doe", "text": "help", "user_id": "U0REQ", "channel_id": "C0PLAN", "team_id": "T0TEST",
+         "trigger_id": fake_slack.new_trigger_id(), "response_url": fake_slack.new_response_url()}
+    )  # fmt: skip
+    extra = {"X-Slack-Bolt-Lazy-Only": "1", "X-Slack-Bolt-Lazy-Function-Name": "handler", "X-Doe-Delivery-Id": "x"}
+    result = slack.post_raw(
+        body, content_type="application/x-www-form-urlencoded", headers=sign(slack.secret, body) | extra
+    )
+    assert result.status == 200
+    assert "Usage" in result.json()["text"]

@@ -3,9 +3,12 @@ in a worker process through the job queue (bot/jobs.py), or on Bolt's listener e
 wrapped by `after_ack`.
 
 `after_ack` is the one place that
-- runs the step under the draft's correlation id (set by the `correlate` middleware, bot/listeners/middleware.py);
-- drops a request Slack sent twice (same trigger_id, see X-Slack-Retry-Num), checked here after the ack so that the
-  ack itself waits for no Redis round trip; if the store is down the step goes ahead (its own guards hold);
+- runs the step under the draft's correlation id (set by the `tag_request` middleware, bot/listeners/middleware.py);
+- drops a request Slack sent again (X-Slack-Retry-Num): each delivery of a request gets its own id (the
+  `tag_request` middleware), and the first delivery to claim the trigger_id owns it; a later one is dropped. The
+  same delivery handed out again by the job queue (its worker died) still owns it, so it runs. Checked here after
+  the ack, so the ack itself waits for no Redis round trip; if the store is down the step goes ahead (its own
+  guards hold);
 - turns any failure into a message to the user: a DoeError's own sentence, else a generic one (and a logged trace).
 """
 
@@ -51,7 +54,7 @@ def after_ack(deps: FlowDeps, *, once: bool = False) -> Callable[[F], F]:
             user_id, channel_id = user_and_channel(body)
             with correlated(context.get("correlation_id")), STEP_SECONDS.labels(name).time():
                 try:
-                    if once and not _first_time(deps, body.get("trigger_id")):
+                    if once and not _owns_trigger(deps, body.get("trigger_id"), context.get("delivery_id")):
                         log.info("dropped a request Slack sent again")
                         return
                     step(**kwargs)
@@ -69,10 +72,10 @@ def after_ack(deps: FlowDeps, *, once: bool = False) -> Callable[[F], F]:
     return wrap
 
 
-def _first_time(deps: FlowDeps, trigger_id: str | None) -> bool:
-    if not trigger_id:
+def _owns_trigger(deps: FlowDeps, trigger_id: str | None, delivery_id: str | None) -> bool:
+    if not trigger_id or not delivery_id:
         return True
     try:
-        return deps.store.first_time(f"trigger:{trigger_id}")
+        return deps.store.claim_once(f"trigger:{trigger_id}", delivery_id)
     except DoeError:
         return True

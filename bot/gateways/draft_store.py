@@ -55,8 +55,10 @@ class DraftStore(Protocol):
         """Let go of the story if `draft_id` still holds it."""
         ...
 
-    def first_time(self, token: str, *, ttl_seconds: int = 600) -> bool:
-        """True the first time `token` is seen (within the TTL): drops requests Slack sends twice."""
+    def claim_once(self, token: str, owner: str, *, ttl_seconds: int = 600) -> bool:
+        """True if `owner` holds `token` (it is the first to ask within the TTL, or asked before): one delivery of
+        a Slack request owns its trigger_id, so a copy Slack re-sends is dropped, while the same delivery handed
+        out again by the job queue still runs."""
         ...
 
     def ping(self) -> bool: ...
@@ -69,7 +71,7 @@ class MemoryDraftStore:
         self._ttl = ttl_seconds
         self._items: dict[str, tuple[float, str]] = {}
         self._stories: dict[str, str] = {}
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def save(self, draft: Draft) -> None:
@@ -118,14 +120,12 @@ class MemoryDraftStore:
             if self._stories.get(story_key) == draft_id:
                 del self._stories[story_key]
 
-    def first_time(self, token: str, *, ttl_seconds: int = 600) -> bool:
+    def claim_once(self, token: str, owner: str, *, ttl_seconds: int = 600) -> bool:
         now = time.monotonic()
         with self._lock:
-            self._seen = {k: t for k, t in self._seen.items() if t > now}
-            if token in self._seen:
-                return False
-            self._seen[token] = now + ttl_seconds
-            return True
+            self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
+            held = self._seen.setdefault(token, (now + ttl_seconds, owner))
+            return held[1] == owner
 
     def ping(self) -> bool:
         return True
@@ -141,6 +141,11 @@ class RedisDraftStore:
         self.prefix = f"{namespace}:draft:"
         self.story_prefix = f"{namespace}:story:"
         self.seen_prefix = f"{namespace}:seen:"
+        # Set-if-absent, then compare: does `owner` hold the token? (One round trip, on any Redis version.)
+        self._claim_once = client.register_script(
+            "local held = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+            "if held then return 1 end return redis.call('GET', KEYS[1]) == ARGV[1] and 1 or 0"
+        )
         # Compare-and-delete: only the holder releases the story.
         self._release = client.register_script(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -229,9 +234,9 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
-    def first_time(self, token: str, *, ttl_seconds: int = 600) -> bool:
+    def claim_once(self, token: str, owner: str, *, ttl_seconds: int = 600) -> bool:
         try:
-            return bool(self._redis.set(self.seen_prefix + token, b"1", nx=True, ex=ttl_seconds))
+            return bool(self._claim_once(keys=[self.seen_prefix + token], args=[owner, ttl_seconds]))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 

@@ -1,18 +1,27 @@
-"""Global middleware: the correlation id every log line of a request carries, and a timed Slack client."""
+"""Global middleware: what every request carries (its correlation id, whether Slack re-sent it) and a timed Slack
+client. It runs again in the worker process for the step after the ack (bot/jobs.py), on the same headers."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltRequest
 
+from bot.jobs import DELIVERY_HEADER
 from bot.observability import InstrumentedWebClient, correlation_id
 
 
-def correlate(body: dict[str, Any], context: BoltContext, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
+def tag_request(body: dict[str, Any], context: BoltContext, request: BoltRequest, next: Any) -> Any:  # noqa: A002
     """The draft id a request is about (a button's value, a modal's private_metadata) is its correlation id, in
     the context for the work after the ack (bot/flow/background.py) and here for the ack's own log lines. A new
-    command has none yet: the draft it starts sets it (bot/flow/start.py)."""
+    command has none yet: the draft it starts sets it (bot/flow/start.py).
+
+    Each delivery of a request gets an id, `delivery_id`: a copy Slack re-sends (X-Slack-Retry-Num,
+    https://api.slack.com/apis/events-api#retries) is another delivery, and bot/flow/background.py runs the step
+    of only the first delivery of a trigger_id. The job queue carries the id in a header (bot/jobs.py), so the worker
+    process sees the delivery the web process saw."""
+    context["delivery_id"] = request.headers.get(DELIVERY_HEADER, [None])[0] or secrets.token_hex(8)
     actions = body.get("actions") or [{}]
     view = body.get("view") or {}
     value = view.get("private_metadata") or (actions[0] or {}).get("value") if isinstance(actions, list) else None
@@ -43,5 +52,5 @@ def instrument_client(context: BoltContext, next: Any) -> Any:  # noqa: A002 - B
 
 
 def register(app: App) -> None:
-    app.middleware(correlate)
+    app.middleware(tag_request)
     app.middleware(instrument_client)
