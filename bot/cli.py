@@ -22,17 +22,6 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    values = [
-        settings.slack_bot_token,
-        settings.slack_signing_secret,
-        settings.slack_app_token,
-        settings.jira_api_token,
-        settings.jira_pat,
-    ]
-    return [v.get_secret_value() for v in values if v is not None]
-
-
 def create_web_app(settings: Settings):
     """The WSGI application for HTTP mode (used by gunicorn and by tests)."""
     from bot.app import build_store, build_web_app
@@ -131,7 +120,7 @@ def _terminal(args: argparse.Namespace) -> int:
         from bot.gateways.jira_gateway import LibraryJiraGateway
         from bot.logging_setup import configure_logging
 
-        configure_logging("WARNING", secrets_of(settings), fmt="text")
+        configure_logging("WARNING", settings.secret_values(), fmt="text")
         jira = LibraryJiraGateway(settings)
         if args.command == "render":
             return terminal.render_command(args, jira=jira, renderer=TaskRenderer(settings.doe_templates_dir))
@@ -204,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     from bot.logging_setup import configure_logging
     from bot.render import TaskRenderer, TemplatesError
 
-    configure_logging(settings.log_level, secrets_of(settings), fmt=settings.log_format)
+    configure_logging(settings.log_level, settings.secret_values(), fmt=settings.log_format)
     try:
         TaskRenderer(settings.doe_templates_dir)
     except TemplatesError as exc:

@@ -156,6 +156,17 @@ class Settings(BaseSettings):
             raise ValueError("JIRA_PAT is required for Jira Data Center")
         return self
 
+    def secret_values(self) -> list[str]:
+        """Every secret this configuration holds, for the log filter that masks them (bot/logging_setup.py)."""
+        values = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.jira_api_token,
+            self.jira_pat,
+        ]
+        return [v.get_secret_value() for v in values if v is not None]
+
     @property
     def slack_api_base_url(self) -> str:
         url = str(self.slack_api_url)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 from bot.app import build_worker
-from bot.cli import secrets_of
 from bot.logging_setup import configure_logging
 from bot.settings import SettingsError, load_settings
 
@@ -23,5 +22,5 @@ except SettingsError as exc:
 if not _settings.redis_url:
     print("doe-bot worker: configuration error: REDIS_URL is required for worker processes", file=sys.stderr)
     raise SystemExit(2)
-configure_logging(_settings.log_level, secrets_of(_settings), fmt=_settings.log_format)
+configure_logging(_settings.log_level, _settings.secret_values(), fmt=_settings.log_format)
 broker, _app = build_worker(_settings)

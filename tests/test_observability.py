@@ -44,6 +44,7 @@ def test_metrics_count_a_whole_flow(slack: SlackDriver, fake_slack: FakeSlack, f
     fake_jira.fail_next("GET", "/rest/api/2/issue/KAN-77", status=503)
     slack.command("KAN-77")
     fake_slack.wait_for("views.update", where=lambda c: "did not answer" in json.dumps(c.args["view"]))
+    app_server.drain()  # steps are counted when they end: the Approve's follow-up may still run
     after = _metrics(app_server.url)
 
     assert _delta(after, before, 'doe_commands_total{outcome="started"}') == 2
