@@ -60,8 +60,13 @@ _LAZY_NAME = "x-slack-bolt-lazy-function-name"
 def build_broker(settings: Settings) -> RedisBroker:
     """The job queue on the Redis that holds the drafts, under the drafts' namespace."""
     assert settings.redis_url, "the job queue needs REDIS_URL"
+    # Every wait has a deadline: a Redis that stalls fails a send (the step then runs in the web process) or a
+    # worker's fetch (dramatiq retries it) within seconds, like the draft store's own connection.
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+    )
     broker = RedisBroker(
-        url=settings.redis_url,
+        client=client,
         namespace=f"{settings.redis_namespace}:jobs",
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         middleware=[TimeLimit(), ShutdownNotifications(), Callbacks()],
