@@ -1,0 +1,84 @@
+"""Pathological story text costs nobody else (issue 12, item 8): every parser that reads story or user text runs in
+linear time on a bounded prefix. 200 KB of digits and punctuation, in the shapes that make backtracking regexes
+quadratic, must each be read in well under 50 ms (linear code takes about 1 ms here; the quadratic throughput
+regex this replaced took 14.7 s on 32 KB)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from bot.domain.dependencies import default_dependencies
+from bot.domain.estimate import default_overrides, sla_from_text, throughput_from_text
+from bot.domain.keys import parse_story_key
+from bot.domain.models import Choices, Overrides, Story
+from bot.domain.related import RelatedIssue, looks_like_words, role_of, text_words
+from bot.domain.task import build_task_context, slugify, task_summary
+from bot.markdown import jira_to_markdown
+from bot.render import TaskRenderer, jira_escape
+
+RENDERER = TaskRenderer()
+
+SIZE = 200_000
+HOSTILE = {
+    "decimals": "1.5," * (SIZE // 4),
+    "digits": "9" * SIZE,
+    "sla-ish": "99." + "9" * SIZE,
+    "digits then space": "1 " * (SIZE // 2),
+    "numbers without a unit": ("123,456.789 k req per " * (SIZE // 22))[:SIZE],
+    "percent-less nines": ("99.99 " * (SIZE // 6))[:SIZE],
+    "dashes and spaces": ("- " * (SIZE // 2)),
+    "markup": ("*[|{code}\\\\-_" * (SIZE // 14))[:SIZE],
+}
+
+
+def _story(text: str) -> Story:
+    return Story(key="KAN-15", summary=text[:300], url="u", project_key="KAN", description=text)
+
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    "throughput_from_text": throughput_from_text,
+    "sla_from_text": sla_from_text,
+    "default_overrides": lambda text: default_overrides(_story(text)),
+    "text_words": text_words,
+    "looks_like_words": looks_like_words,
+    "parse_story_key": parse_story_key,
+    "role_of": lambda text: role_of(RelatedIssue(key="KAN-1", summary=text, url="u")),
+    "slugify": slugify,
+    "task_summary": task_summary,
+    "jira_escape": jira_escape,
+    # The Markdown converter reads the rendered description, in which the templates bound the story's text (the
+    # summary, and a 600-character excerpt of the description): it is timed with the rendering of a hostile story.
+    "render_and_jira_to_markdown": lambda text: jira_to_markdown(_describe(text)),
+}
+
+
+def _describe(text: str) -> str:
+    story = _story(text)
+    choices = Choices(cloud="aws", ci="github_actions", monitoring="prometheus_grafana")
+    context = build_task_context(
+        story=story, choices=choices, overrides=Overrides(), dependencies=default_dependencies(), requester=text[:50]
+    )
+    return RENDERER.render_description(context)
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+def test_a_parser_reads_200_kb_of_hostile_text_in_linear_time(parser: str, shape: str) -> None:
+    text = HOSTILE[shape]
+    best = min(_seconds(PARSERS[parser], text) for _ in range(3))  # the best of 3: a busy machine only adds
+    assert best < 0.05, f"{parser} took {best * 1000:.0f} ms on 200 KB of {shape!r}"
+
+
+def test_figures_are_read_from_the_prefix_only() -> None:
+    assert throughput_from_text("x" * 30_000 + " 500 rps") is None
+    assert throughput_from_text("we need 500 rps, " + "x" * 30_000) == 500
+    assert sla_from_text("x" * 30_000 + " 99.95% availability") is None
+
+
+def _seconds(fn: Callable[[str], object], text: str) -> float:
+    started = time.perf_counter()
+    fn(text)
+    return time.perf_counter() - started
