@@ -102,6 +102,10 @@ def well_formed(body: object) -> bool:
         if any(k in action and not isinstance(action[k], str) for k in ("action_id", "block_id", "value", "type")):
             return False
     view = body.get("view")
+    # Bolt matches view submissions and closes by the view's callback_id, and reads its type and id unchecked.
+    view_fields_ok = isinstance(view, dict) and all(isinstance(view.get(k), str) for k in ("type", "id", "callback_id"))
+    if body.get("type") in ("view_submission", "view_closed") and not view_fields_ok:
+        return False
     if isinstance(view, dict):
         for name in ("id", "callback_id", "private_metadata"):
             if name in view and not isinstance(view[name], str):
@@ -155,7 +159,7 @@ class SlackWSGI:
             headers["content-type"] = [environ["CONTENT_TYPE"]]
         try:
             request = bolt_request(body, query=environ.get("QUERY_STRING", ""), headers=headers)
-        except (ValueError, TypeError, AttributeError, KeyError):  # malformed JSON: refuse, never a trace
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError):  # malformed or absurdly nested
             return self._send(start_response, 400, {"error": "malformed payload"})
         if not well_formed(request.body):
             return self._send(start_response, 400, {"error": "malformed payload"})

@@ -207,6 +207,20 @@ def test_closing_the_form_frees_the_story(slack: SlackDriver, fake_slack: FakeSl
     assert view2["id"] != view["id"]
 
 
+def test_a_view_closed_for_someone_elses_draft_changes_nothing(
+    slack: SlackDriver, fake_slack: FakeSlack, app_server
+) -> None:
+    """A view_closed carrying another user's draft id (a replay, a forged id) must not drop that draft."""
+    view = open_form(slack, fake_slack)
+    slack.close(view, user_id="U0APP")
+    app_server.drain()
+    draft = app_server.store.get(view["private_metadata"])
+    assert draft is not None and draft.status.value == "editing"
+    result, trigger = slack.command("KAN-15", user_id="U0APP")
+    shown = fake_slack.wait_for("views.update", where=lambda c: "Already in progress" in json.dumps(c.args["view"]))
+    assert shown  # the story is still held by its requester's form
+
+
 def test_approve_checks_again_for_a_task_created_meanwhile(
     slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
 ) -> None:

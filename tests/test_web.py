@@ -97,3 +97,28 @@ def test_callers_cannot_use_the_workers_headers(slack: SlackDriver, fake_slack: 
     )
     assert result.status == 200
     assert "Usage" in result.json()["text"]
+
+
+def test_deeply_nested_bodies_are_refused_not_crashed(slack: SlackDriver) -> None:
+    """JSON nested 1000 deep made the parser raise RecursionError before the signature was checked: a 500."""
+    nested = "[" * 1000 + "]" * 1000
+    for body, headers in (
+        (urlencode({"payload": nested}), {}),  # unsigned
+        (urlencode({"payload": nested}), None),  # signed
+        (nested, {}),
+    ):
+        signed = sign(slack.secret, body) if headers is None else headers
+        result = slack.post_raw(body, content_type="application/x-www-form-urlencoded", headers=signed)
+        assert result.status in (400, 401), (result.status, result.body[:200])
+
+
+def test_a_signed_view_submission_without_its_view_type_is_a_400(slack: SlackDriver) -> None:
+    payload = {
+        "type": "view_submission",
+        "user": {"id": "U0REQ"},
+        "team": {"id": "T0TEST"},
+        "view": {"id": "V1", "callback_id": "doe_task_modal", "private_metadata": "x", "state": {"values": {}}},
+    }
+    for view in (payload["view"], {"type": "modal"}, {}):
+        result = slack.post_payload(payload | {"view": view})
+        assert result.status == 400, (view, result.status, result.body[:200])

@@ -134,10 +134,15 @@ def load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: str
     show_in_modal(client, view_id=view_id, view=view, view_hash=view_hash)
 
 
-def form_closed(deps: FlowDeps, *, draft_id: str) -> None:
-    """The user closed a form before any preview: forget the draft and free the story. Nobody is waiting for an
-    answer, so a store that is down is only logged (the draft and its hold expire by themselves)."""
+def form_closed(deps: FlowDeps, *, draft_id: str, user_id: str) -> None:
+    """The requester closed a form before any preview: forget the draft and free the story. A close that names
+    someone else's draft changes nothing. Nobody is waiting for an answer, so a store that is down is only logged
+    (the draft and its hold expire by themselves)."""
     try:
+        draft = deps.store.get(draft_id)
+        if draft is None or draft.conversation.requester_id != user_id:
+            log.info("view_closed for a draft that is not %s's: ignored", user_id)
+            return
         applied = deps.store.apply(draft_id, lambda d: d.form_closed())
         if applied is not None:
             deps.store.delete(draft_id)

@@ -99,7 +99,7 @@ def handle_view_closed(deps: FlowDeps):
     @after_ack(deps)
     def handler(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """The user closed a form before any preview: drop that draft so the story is free again."""
-        start.form_closed(deps, draft_id=_draft_id(view))
+        start.form_closed(deps, draft_id=_draft_id(view), user_id=body["user"]["id"])
 
     return handler
 
