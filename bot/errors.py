@@ -56,6 +56,13 @@ class DraftGone(DoeError):
     )
 
 
+class DraftUnreadable(DoeError):
+    user_message = (
+        "This draft could not be read (it was damaged, or written by a version of doe-bot this one does not know), "
+        "so it was set aside. Nothing was created in Jira: run the command again to start over."
+    )
+
+
 class StoreUnavailable(DoeError):
     user_message = "doe-bot can't reach its draft store right now. Nothing was changed; try again shortly."
 

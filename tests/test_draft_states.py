@@ -78,6 +78,7 @@ TRANSITIONS = [
     ("approval_failed", {DraftStatus.APPROVING}, DraftStatus.PREVIEW, lambda d: d.approval_failed("down")),
     ("starter_files_attached", {DraftStatus.APPROVED}, DraftStatus.APPROVED, lambda d: d.starter_files_attached()),
     ("cancel", {DraftStatus.EDITING, DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.cancel()),
+    ("preview_not_posted", {DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.preview_not_posted()),
     ("form_closed", {DraftStatus.LOADING, DraftStatus.EDITING}, DraftStatus.CANCELLED, lambda d: d.form_closed()),
 ]
 
@@ -140,6 +141,14 @@ def test_an_approving_draft_is_taken_over_only_once_stale() -> None:
     later = draft.updated_at + APPROVING_STALE_SECONDS + 1
     assert draft.claim_for_approval(user_id="U2", user_name="b", now=later) is True
     assert draft.outcome.approved_by == "U2"
+
+
+def test_a_preview_not_posted_ends_the_draft_only_if_no_earlier_preview_holds_the_buttons() -> None:
+    edited = _draft(DraftStatus.PREVIEW)
+    edited.conversation.preview_ts = "1.2"
+    with pytest.raises(NotInState):
+        edited.preview_not_posted()
+    assert edited.status is DraftStatus.PREVIEW
 
 
 def test_which_drafts_hold_their_story() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -135,3 +136,46 @@ def test_submitting_after_approval_changes_nothing(
     assert late.json()["response_action"] == "update"
     assert "already approved" in json.dumps(late.json()["view"])
     assert len(fake_jira.created_issues()) == 1
+
+
+@pytest.mark.parametrize(("error", "status"), [("msg_too_long", None), ("internal_error", 500)])
+def test_a_preview_slack_refuses_is_told_and_frees_the_story(
+    error: str, status: int | None, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = open_form(slack, fake_slack)
+    fake_slack.fail_next("chat.postMessage", error=error, status=status, times=3)
+    result = slack.submit(view, choose())
+    assert result.status == 200
+    told = fake_slack.wait_for("chat.postEphemeral", where=lambda c: "didn't post the preview" in c.args["text"])
+    assert error in told[-1].args["text"] and "/doe KAN-15" in told[-1].args["text"]
+    open_form(slack, fake_slack, user_id="U0APP", user_name="arjun")  # the story is free at once
+
+
+@pytest.mark.parametrize("stored", [b"{not json", b'{"schema_version": 99, "id": "x"}'])
+def test_an_unreadable_draft_is_set_aside_and_frees_its_story(
+    stored: bytes, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira, app_server
+) -> None:
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
+    draft_id = next(b for b in preview["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    store = app_server.store
+    store._redis.set(store._key(draft_id), stored)
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    told = _told(fake_slack, "could not be read")
+    assert told and fake_jira.created_issues() == []
+    assert store._redis.exists(store.quarantine_prefix + draft_id) and store.get(draft_id) is None
+    open_form(slack, fake_slack, user_id="U0APP", user_name="arjun")  # the story is not blocked
+
+
+def _told(fake_slack: FakeSlack, words: str) -> list:
+    """The private messages (ephemeral, else DM) that say `words`."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [
+            c
+            for c in fake_slack.calls
+            if c.method in ("chat.postEphemeral", "chat.postMessage") and words in str(c.args.get("text"))
+        ]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"nobody was told {words!r}: {[(c.method, c.status) for c in fake_slack.calls]}")

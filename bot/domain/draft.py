@@ -9,7 +9,8 @@ instances racing on the same draft cannot both make the same move.
        │  ▲ retarget             │ ▲                  │ ▲ previewed (Edit)          │  │
        │  └────────┘             │ └──────────────────┘ └──── approval_failed ─────┘  │ claim_for_approval
        │                         │                    │                               ▼ (stale: taken over)
-       └── form_closed ──────────┴──── cancel ────────┴──▶ CANCELLED
+       └── form_closed ──────────┴──── cancel ────────┴──▶ CANCELLED   (also preview_not_posted: the first preview
+                                                                         never reached Slack)
 
 Every state has a way out: LOADING and EDITING drafts stop holding their story after ABANDONED_FORM_SECONDS and
 expire with their TTL; an APPROVING draft left by an instance that died is taken over after
@@ -265,6 +266,14 @@ class Draft(BaseModel):
         """Where the preview message is (the channel, or the requester's DM when the bot may not post there)."""
         self.conversation.channel_id = channel_id
         self.conversation.preview_ts = ts
+
+    @transition(DraftStatus.PREVIEW)
+    def preview_not_posted(self) -> None:
+        """Slack would not post the first preview: there are no buttons anywhere, so the draft ends and frees its
+        story (after an Edit the earlier preview and its buttons are still there: the draft stays)."""
+        if self.conversation.preview_ts:
+            raise NotInState("preview_not_posted", self.status)
+        self.status = DraftStatus.CANCELLED
 
     @transition(DraftStatus.PREVIEW, DraftStatus.APPROVING)
     def claim_for_approval(self, *, user_id: str, user_name: str | None, now: float | None = None) -> bool:

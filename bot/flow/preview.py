@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.domain.draft import Draft, DraftStatus
@@ -13,6 +14,7 @@ from bot.errors import DoeError, DraftGone
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
 from bot.flow.slack_io import open_modal, post_preview, tell
+from bot.flow.start import release_story_quietly
 from bot.forms import FormErrors, parse_site_fields, parse_task_form
 from bot.observability import DRAFTS
 from bot.planner import plan_draft
@@ -72,8 +74,26 @@ def submit(deps: FlowDeps, client: WebClient, *, draft_id: str, state: dict[str,
         tell(client, user_id=user_id, channel_id=now.conversation.channel_id if now else None, text=text)
         return
     DRAFTS.labels("previewed").inc()
-    channel, ts = post_preview(client, applied.draft)
+    try:
+        channel, ts = post_preview(client, applied.draft)
+    except SlackApiError as exc:
+        _preview_not_posted(deps, client, draft=applied.draft, user_id=user_id, error=str(exc.response.get("error")))
+        return
     deps.store.apply(draft_id, lambda d: d.preview_posted(channel_id=channel, ts=ts))
+
+
+def _preview_not_posted(deps: FlowDeps, client: WebClient, *, draft: Draft, user_id: str, error: str) -> None:
+    """Slack refused the preview (500, rate limited after retries, msg_too_long…): say so, and unless an earlier
+    preview still holds the buttons, end the draft and free the story so that `/doe` works again at once."""
+    ended = deps.store.apply(draft.id, lambda d: d.preview_not_posted())
+    if ended is not None:
+        release_story_quietly(deps, ended.draft)
+        deps.store.delete(draft.id)
+        again = f"Run `/doe {draft.story_key}` to try again."
+    else:
+        again = "The earlier preview and its buttons still work; click *Edit* to try again."
+    text = f"Slack didn't post the preview of *{draft.story_key}* ({error}). Nothing was created in Jira. {again}"
+    tell(client, user_id=user_id, channel_id=draft.conversation.channel_id, text=text)
 
 
 def edit(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) -> None:

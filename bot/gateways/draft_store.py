@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -12,9 +13,10 @@ import redis
 from redis.client import Pipeline
 
 from bot.domain.draft import Draft, NotInState
-from bot.errors import StoreUnavailable
+from bot.errors import DraftUnreadable, StoreUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class RedisDraftStore:
         self.prefix = f"{namespace}:draft:"
         self.story_prefix = f"{namespace}:story:"
         self.seen_prefix = f"{namespace}:seen:"
+        self.quarantine_prefix = f"{namespace}:quarantine:"
         # Set-if-absent, then compare: does `owner` hold the token? (One round trip, on any Redis version.)
         self._claim_once = client.register_script(
             "local held = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
@@ -171,7 +174,21 @@ class RedisDraftStore:
             raw = self._redis.get(self._key(draft_id))
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
-        return None if raw is None else Draft.model_validate_json(raw)
+        return None if raw is None else self._read(draft_id, raw)
+
+    def _read(self, draft_id: str, raw: bytes) -> Draft:
+        """The stored draft, or DraftUnreadable after moving it aside (`<namespace>:quarantine:<id>`, kept for a
+        week for whoever looks into it): an unreadable draft must never block its story or its buttons."""
+        try:
+            return Draft.model_validate_json(raw)
+        except ValueError:
+            log.warning("draft %s is unreadable: moved to quarantine", draft_id[:64])
+            try:
+                self._redis.rename(self._key(draft_id), self.quarantine_prefix + draft_id)
+                self._redis.expire(self.quarantine_prefix + draft_id, 7 * 24 * 3600)
+            except redis.RedisError:
+                pass  # gone meanwhile, or Redis down: it expires with its TTL either way
+            raise DraftUnreadable() from None
 
     def delete(self, draft_id: str) -> None:
         try:
@@ -185,7 +202,7 @@ class RedisDraftStore:
 
         def attempt(pipe: Pipeline) -> Applied[T] | None:
             raw = pipe.get(key)
-            applied = _run(Draft.model_validate_json(raw), step) if raw is not None else None
+            applied = _run(self._read(draft_id, raw), step) if raw is not None else None
             if applied is None:
                 pipe.unwatch()
                 return None
@@ -216,8 +233,10 @@ class RedisDraftStore:
         def attempt(pipe: Pipeline) -> Draft | None:
             holder_id = pipe.get(key)
             if holder_id is not None and holder_id.decode() != draft_id:
-                raw = self._redis.get(self._key(holder_id.decode()))
-                holder = Draft.model_validate_json(raw) if raw else None
+                try:
+                    holder = self.get(holder_id.decode())
+                except DraftUnreadable:
+                    holder = None  # set aside: it holds nothing
                 if holder is not None and holder.holds_story():
                     pipe.unwatch()
                     return holder
