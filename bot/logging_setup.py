@@ -22,18 +22,39 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     return text
 
 
+#: A log line's message is cut to this many characters, and a traceback to its last TRACEBACK_MAX: a flood of large
+#: requests must grow the log by one short line each.
+MESSAGE_MAX = 2000
+TRACEBACK_MAX = 4000
+#: Bolt logs the whole body of a request whose signature fails (verification token, response_url, up to 1 MB).
+_BOLT_BAD_SIGNATURE = "Invalid request signature detected"
+
+
+def _cut(text: str, limit: int, *, keep_end: bool = False) -> str:
+    if len(text) <= limit:
+        return text
+    more = f" [… {len(text) - limit} more characters]"
+    return more + text[-limit:] if keep_end else text[:limit] + more
+
+
 class RedactingFilter(logging.Filter):
+    """Masks secrets, drops request bodies Bolt would log, and cuts long messages and tracebacks."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
         self._secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message, self._secrets)
+        if message.startswith(_BOLT_BAD_SIGNATURE):
+            cleaned = f"{_BOLT_BAD_SIGNATURE} (request body not logged)"
+        else:
+            cleaned = _cut(redact(message, self._secrets), MESSAGE_MAX)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self._secrets)
+            text = redact(logging.Formatter().formatException(record.exc_info), self._secrets)
+            record.exc_text = _cut(text, TRACEBACK_MAX, keep_end=True)
             record.exc_info = None
         return True
 

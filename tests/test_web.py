@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import logging
 import time
 import urllib.request
 from urllib.parse import urlencode
 
+from bot.logging_setup import RedactingFilter
+from bot.observability import JsonFormatter
 from tests.fakes.fake_slack import FakeSlack
 from tests.support.slack_driver import SlackDriver, sign
 
@@ -122,3 +126,29 @@ def test_a_signed_view_submission_without_its_view_type_is_a_400(slack: SlackDri
     for view in (payload["view"], {"type": "modal"}, {}):
         result = slack.post_payload(payload | {"view": view})
         assert result.status == 400, (view, result.status, result.body[:200])
+
+
+def test_bad_requests_grow_the_log_by_one_short_line_each(slack: SlackDriver) -> None:
+    """Bolt logs the whole body of a request whose signature fails (the verification token, response_url, up to
+    1 MB): the log filter keeps one short line instead, and cuts any long message."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter(["test-signing-secret-0123456789"]))
+    root = logging.getLogger()
+    before_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        body = urlencode({"token": "verification-token-xyz", "text": "A" * 600_000, "response_url": "http://r/x"})
+        for _ in range(5):
+            headers = {"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": str(int(time.time()))}
+            assert slack.post_raw(body, content_type="application/x-www-form-urlencoded", headers=headers).status == 401
+        logging.getLogger("bot.test").warning("x" * 50_000)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before_level)
+    lines = stream.getvalue().splitlines()
+    assert 1 <= len(lines) <= 6
+    assert all(len(line) < 2_500 for line in lines), [len(line) for line in lines]
+    assert "verification-token-xyz" not in stream.getvalue() and "AAAA" not in stream.getvalue()
