@@ -43,10 +43,10 @@ def test_parse_story_key(text: str, key: str | None) -> None:
     assert parse_story_key(text) == key
 
 
-def test_summary_keeps_within_jiras_255_characters() -> None:
+def test_summary_keeps_within_jiras_limit() -> None:
     assert task_summary("Checkout") == "Checkout - DevOps"
     long = task_summary("x" * 400)
-    assert len(long) == 255 and long.endswith("… - DevOps")
+    assert len(long) == 254 and long.endswith("… - DevOps")
     assert task_summary("  many   spaces\nand lines ") == "many spaces and lines - DevOps"
 
 
@@ -158,3 +158,16 @@ def test_form_errors_name_the_block(field: str, value: object, block: BlockId) -
     with pytest.raises(FormErrors) as info:
         parse_task_form(_state(**{field: value}))
     assert set(info.value.errors) == {str(block)}
+
+
+def test_the_summary_fits_jiras_limit_counted_in_utf16_units() -> None:
+    """Jira counts a summary's length as Java does (UTF-16 code units): an emoji counts 2 (bot/domain/models.py)."""
+    from bot.domain.task import task_summary, utf16_units
+
+    for story_summary in ("😀" * 300, "a" * 300, "a" + "😀" * 130, "é" * 400, "x" * 245):
+        summary = task_summary(story_summary)
+        assert utf16_units(summary) <= 254, (story_summary[:5], utf16_units(summary))
+        assert summary.endswith(" - DevOps")
+        summary.encode("utf-8")  # no lone surrogate: a pair is never cut in half
+    assert task_summary("Checkout API") == "Checkout API - DevOps"
+    assert task_summary("x" * 245) == "x" * 245 + " - DevOps"  # 254 units: kept whole

@@ -235,3 +235,16 @@ def test_a_lost_create_is_found_even_where_labels_are_off_the_screen(
     done = _created(fake_slack)[-1]
     (issue,) = fake_jira.created_issues()
     assert issue["key"] in json.dumps(done.args["blocks"])
+
+
+def test_a_summary_of_emoji_is_cut_as_jira_counts_it(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Jira counts the summary in UTF-16 code units (an emoji is 2): a story named in emoji still gets its task."""
+    fake_jira.add_issue("KAN-60", "🚀" * 200, issue_type="Story")
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack, "KAN-60"), choose())
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    _created(fake_slack)
+    (issue,) = fake_jira.created_issues()
+    summary = issue["fields"]["summary"]
+    assert summary.endswith("… - DevOps") and len(summary.encode("utf-16-le")) // 2 <= 254

@@ -56,8 +56,12 @@ BASE_LABELS: tuple[str, ...] = ("devops", "infrastructure", "kubernetes", "ci-cd
 #: Jira priorities from lowest to highest, as Jira ships them.
 PRIORITIES: tuple[str, ...] = ("Lowest", "Low", "Medium", "High", "Highest")
 
-#: Jira's own limit on an issue summary.
-JIRA_SUMMARY_MAX = 255
+#: Jira's limit on an issue summary, counted as Jira counts it: in UTF-16 code units. Jira checks the summary's
+#: Java `String.length()` (SummaryField.MAX_LEN, 255; the jiraissue.SUMMARY column is varchar(255)), and a Java
+#: string's length is its number of UTF-16 code units, so an emoji counts 2. Older sites say "Summary must be less
+#: than 255 characters", newer ones "can't exceed 255": 254 satisfies both (as other integrations found, e.g.
+#: release-engineering/Sync2Jira#120, fortify-ps/FortifyBugTrackerUtility#8).
+JIRA_SUMMARY_MAX = 254
 TASK_SUFFIX = " - DevOps"
 
 

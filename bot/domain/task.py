@@ -100,12 +100,24 @@ class TaskContext(BaseModel):
     starter_files: list[StarterFile] = Field(default_factory=list)  # attached to the issue on Approve
 
 
+def utf16_units(text: str) -> int:
+    """How long Jira (Java) takes a string to be: characters beyond the Basic Multilingual Plane count 2."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def task_summary(story_summary: str) -> str:
-    """`<story summary> - DevOps`, cut so the whole fits Jira's 255-character summary limit."""
-    room = JIRA_SUMMARY_MAX - len(TASK_SUFFIX)
+    """`<story summary> - DevOps`, cut so the whole fits Jira's summary limit (JIRA_SUMMARY_MAX UTF-16 units)."""
+    room = JIRA_SUMMARY_MAX - utf16_units(TASK_SUFFIX)
     base = " ".join(story_summary.split())
-    if len(base) > room:
-        base = base[: room - 1].rstrip() + "…"
+    if utf16_units(base) > room:
+        # Cut by code points, never inside a surrogate pair, until the text and its ellipsis fit.
+        kept, used = [], utf16_units("…")
+        for ch in base:
+            used += 2 if ord(ch) > 0xFFFF else 1
+            if used > room:
+                break
+            kept.append(ch)
+        base = "".join(kept).rstrip() + "…"
     return base + TASK_SUFFIX
 
 

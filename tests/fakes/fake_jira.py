@@ -1886,7 +1886,7 @@ class FakeJira:
             errors["summary"] = "Operation value must be a string"
         elif summary_missing:
             errors.setdefault("summary", "You must specify a summary of the issue.")
-        elif len(summary) > 255:
+        elif len(summary.encode("utf-16-le")) // 2 >= 255:  # Java's String.length(): UTF-16 code units
             errors["summary"] = "Summary must be less than 255 characters."
         elif "\n" in summary or "\r" in summary:
             errors["summary"] = "The summary is invalid because it contains newline characters."
