@@ -99,6 +99,8 @@ class QueueLazyListenerRunner(LazyListenerRunner):
         self.fallback = fallback
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        if request.context.get("doe_no_step"):  # the ack answered it (bot/flow/background.py: no_step_follows)
+            return
         self.fallback.executor.submit(self._send, function, request)
 
     def _send(self, function: Callable[..., None], request: BoltRequest) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import redis
 
 from bot.domain.draft import DraftStatus
 from bot.ids import ActionId
@@ -321,6 +322,27 @@ def test_redis_down_is_told_and_the_app_recovers_by_itself(fake_slack: FakeSlack
                 assert response.status == 200
             view = open_form(driver, fake_slack, user_id="U0APP")
             assert "KAN-15" in json.dumps(view["blocks"])
+
+
+def test_a_redis_stall_at_submit_keeps_the_form_and_what_was_typed(
+    fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Redis stops answering for 3 s (CLIENT PAUSE) just as the form is submitted: the ack gives up on it within
+    the store's 2 s socket timeout, and the modal stays open with the user's input and an inline reason."""
+    with RedisProcess() as private_redis:
+        settings = make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=private_redis.url)
+        with AppServer(settings) as server:
+            driver = _driver(server, fake_slack)
+            view = open_form(driver, fake_slack)
+            redis.Redis.from_url(private_redis.url).execute_command("CLIENT", "PAUSE", 3000, "ALL")
+            started = time.monotonic()
+            refused = driver.submit(view, choose())
+            assert refused.status == 200 and time.monotonic() - started < 3  # within Slack's 3 s
+            answer = refused.json()
+            assert answer["response_action"] == "errors"  # the modal stays open, with the user's input
+            assert "draft store" in json.dumps(answer["errors"])
+            time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))
+            preview_after_submit(driver, fake_slack, view, choose())  # the same form, submitted again, works
 
 
 # -- processes: SIGTERM and restarts ---------------------------------------------------------------------------

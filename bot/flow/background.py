@@ -42,6 +42,16 @@ def user_and_channel(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return user, channel
 
 
+#: Set in the context by an ack that answered the request itself (inline errors, usage): no step follows it.
+NO_STEP = "doe_no_step"
+
+
+def no_step_follows(context: Any) -> None:
+    """An ack that refused or fully answered its request calls this: Bolt still starts the listener's lazy step,
+    which then does nothing (and with the job queue, is not even sent: bot/jobs.py)."""
+    context[NO_STEP] = True
+
+
 def after_ack(deps: FlowDeps, *, once: bool = False) -> Callable[[F], F]:
     """Wrap a lazy listener (which must take `body`, `client` and `context`). `once`: drop Slack's re-sends."""
 
@@ -51,6 +61,8 @@ def after_ack(deps: FlowDeps, *, once: bool = False) -> Callable[[F], F]:
         @functools.wraps(step)
         def run(**kwargs: Any) -> None:
             body, client, context = kwargs["body"], kwargs["client"], kwargs["context"]
+            if context.get(NO_STEP):
+                return
             user_id, channel_id = user_and_channel(body)
             with correlated(context.get("correlation_id")), STEP_SECONDS.labels(name).time():
                 try:

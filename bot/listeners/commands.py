@@ -11,7 +11,7 @@ from bot.blocks import USAGE
 from bot.domain.keys import is_help, parse_story_key
 from bot.domain.related import looks_like_words
 from bot.flow import FlowDeps, find, start
-from bot.flow.background import after_ack
+from bot.flow.background import after_ack, no_step_follows
 from bot.ids import COMMANDS
 from bot.observability import COMMANDS as COMMANDS_TOTAL
 
@@ -20,17 +20,19 @@ def _is_search(text: str) -> bool:
     return looks_like_words(text) and not text.strip().lower().startswith(("http://", "https://"))
 
 
-def ack_command_doe(ack: Ack, body: dict[str, Any]) -> None:
+def ack_command_doe(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """Step 1 of the flow, the ack: `/doe KAN-15`, `/doe` (the story picker) and `/doe some words` are acked
     empty and go on after the ack; `/doe help` answers usage; anything else is explained privately."""
     text = str(body.get("text") or "")
     if is_help(text):
         COMMANDS_TOTAL.labels("help").inc()
+        no_step_follows(context)
         ack(response_type="ephemeral", text=USAGE)
         return
     key = parse_story_key(text)
     if key is None and text.strip() and not _is_search(text):
         COMMANDS_TOTAL.labels("invalid").inc()
+        no_step_follows(context)
         shown = text.strip()[:80].replace("`", "'")
         ack(
             response_type="ephemeral",
@@ -47,8 +49,6 @@ def handle_command_doe(deps: FlowDeps):
         """After the ack: open the modal and load the story, or offer matching stories for words."""
         text = str(body.get("text") or "")
         key = parse_story_key(text)
-        if is_help(text) or (key is None and text.strip() and not _is_search(text)):
-            return  # answered in the ack
         if key is None and text.strip():
             find.suggest(deps, text=text, respond=respond)
             return

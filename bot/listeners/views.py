@@ -9,9 +9,9 @@ from slack_sdk import WebClient
 
 from bot.blocks import build_loading_modal, build_message_modal, build_story_options
 from bot.domain.keys import parse_story_key
-from bot.errors import DoeError
+from bot.errors import DoeError, StoreUnavailable
 from bot.flow import FlowDeps, find, preview, start
-from bot.flow.background import after_ack
+from bot.flow.background import after_ack, no_step_follows
 from bot.ids import ActionId, BlockId, CallbackId
 
 
@@ -24,15 +24,22 @@ def _state(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def ack_view_task_modal(deps: FlowDeps):
-    def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """Step 2 of the flow, the ack: validate the form (inline errors) and close it; the preview follows."""
         try:
             draft = preview.check_submit(deps, client, draft_id=_draft_id(view), user_id=body["user"]["id"])
+        except StoreUnavailable as exc:
+            # A passing Redis stall: keep the form and what the user typed, and say why it was not taken.
+            no_step_follows(context)
+            ack(response_action="errors", errors={BlockId.CLOUD: exc.user_message})
+            return
         except DoeError as exc:
+            no_step_follows(context)
             ack(response_action="update", view=build_message_modal(title="Can't continue", text=exc.user_message))
             return
         errors = preview.form_errors(_state(view), draft)
         if errors:
+            no_step_follows(context)
             ack(response_action="errors", errors=errors)
             return
         ack()
@@ -43,26 +50,19 @@ def ack_view_task_modal(deps: FlowDeps):
 def handle_view_task_modal(deps: FlowDeps):
     @after_ack(deps)
     def handler(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        """After the ack of a valid form: plan the task and post (or update) the preview. Bolt runs this after
-        every ack; a submission the ack refused (its reason shown in the modal) stops here."""
-        user_id, state = body["user"]["id"], _state(view)
-        try:
-            draft = preview.check_submit(deps, client, draft_id=_draft_id(view), user_id=user_id)
-        except DoeError:
-            return
-        if preview.form_errors(state, draft):
-            return
-        preview.submit(deps, client, draft_id=draft.id, state=state, user_id=user_id)
+        """After the ack of a valid form: plan the task and post (or update) the preview."""
+        preview.submit(deps, client, draft_id=_draft_id(view), state=_state(view), user_id=body["user"]["id"])
 
     return handler
 
 
-def ack_view_story_picker(ack: Ack, view: dict[str, Any]) -> None:
+def ack_view_story_picker(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
     """`/doe` with no key: the picked story continues the normal flow in the same modal."""
     values = (view.get("state") or {}).get("values") or {}
     picked = ((values.get(BlockId.STORY_PICKER) or {}).get(ActionId.STORY_PICKER) or {}).get("selected_option")
     key = parse_story_key(str((picked or {}).get("value") or ""))
     if key is None:
+        no_step_follows(context)
         ack(response_action="errors", errors={BlockId.STORY_PICKER: "Pick a story from the list."})
         return
     ack(response_action="update", view=build_loading_modal(draft_id=_draft_id(view), story_key=key))
