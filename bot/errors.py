@@ -27,8 +27,28 @@ class JiraAuthError(DoeError):
     user_message = "Jira refused doe-bot's credentials. An admin needs to check JIRA_EMAIL/JIRA_API_TOKEN or JIRA_PAT."
 
 
+class JiraForbidden(DoeError):
+    """Jira understood who doe-bot is (the credentials work) and refused the action: its reason, in its words."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(
+            f"Jira did not let doe-bot do this: {'; '.join(reasons)} A Jira admin can give the doe-bot account "
+            "that permission in the project."
+        )
+
+
 class JiraUnavailable(DoeError):
     user_message = "Jira did not answer in time. Nothing was created; try again in a minute."
+
+
+class JiraNotJson(JiraUnavailable):
+    """Jira's address answered with a web page (a login page, a proxy's error page) instead of its REST API."""
+
+    user_message = (
+        "Jira's address answered with a web page instead of Jira's API (a login page, or the error page of a proxy "
+        "in front of Jira). Nothing was created; an admin should check JIRA_URL and that proxy."
+    )
 
 
 class JiraOutcomeUnknown(JiraUnavailable):

@@ -179,3 +179,30 @@ def _told(fake_slack: FakeSlack, words: str) -> list:
             return found
         time.sleep(0.05)
     raise AssertionError(f"nobody was told {words!r}: {[(c.method, c.status) for c in fake_slack.calls]}")
+
+
+def test_jira_forbidding_a_create_is_a_permission_problem_in_jiras_words(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
+    reason = "You do not have permission to create issues in this project."
+    fake_jira.fail_next("POST", "/rest/api/2/issue", status=403, body={"errorMessages": [reason], "errors": {}})
+    slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    told = _told(fake_slack, reason)
+    assert "credentials" not in told[-1].args["text"] and "permission" in told[-1].args["text"]
+    assert fake_jira.created_issues() == []
+
+
+def test_a_web_page_instead_of_jiras_json_is_named_as_such(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    page = "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+    fake_jira.fail_next("GET", "/rest/api/2/issue/KAN-15", status=502, body=page, headers={"Content-Type": "text/html"})
+    result, trigger = slack.command("KAN-15")
+    shown = fake_slack.wait_for("views.update", where=lambda c: "web page" in json.dumps(c.args["view"]))
+    assert shown and result.status == 200
+    fake_jira.fail_next("GET", "/rest/api/2/issue/KAN-15", status=200, body=page, headers={"Content-Type": "text/html"})
+    slack.command("KAN-15", user_id="U0APP")
+    assert (
+        len(fake_slack.wait_for("views.update", where=lambda c: "web page" in json.dumps(c.args["view"]), count=2)) == 2
+    )

@@ -32,7 +32,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from bot.errors import JiraAuthError, JiraOutcomeUnknown, JiraRejected, JiraUnavailable, StoryNotFound
+from bot.errors import (
+    JiraAuthError,
+    JiraForbidden,
+    JiraNotJson,
+    JiraOutcomeUnknown,
+    JiraRejected,
+    JiraUnavailable,
+    StoryNotFound,
+)
 from bot.observability import JIRA_ERRORS, JIRA_SECONDS
 from bot.settings import JiraDeployment, Settings
 
@@ -77,13 +85,37 @@ class _RetryAfterOrJitter:
         return self._jitter(state)
 
 
+def _is_web_page(response: requests.Response | None) -> bool:
+    """An HTML page where Jira's JSON should be: a login page, or the error page of a proxy in front of Jira."""
+    if response is None:
+        return False
+    kind = response.headers.get("Content-Type", "")
+    return "html" in kind or response.text[:200].lstrip().lower().startswith(("<!doctype html", "<html"))
+
+
+def _json(response: requests.Response, idempotent: bool = True) -> Any:
+    """A 2xx answer's JSON. A web page instead (a login page followed, a proxy's page) is named as such; after a
+    create, Jira may have acted on it all the same, so its outcome is unknown and the caller looks the issue up."""
+    try:
+        return json_loads(response)
+    except ValueError:
+        log.warning(
+            "jira answered HTTP %s with %s", response.status_code, "a web page" if _is_web_page(response) else "no JSON"
+        )
+        if not idempotent:
+            raise JiraOutcomeUnknown() from None
+        raise JiraNotJson() from None
+
+
 def _reasons(exc: JIRAError) -> list[str]:
     """Jira's own words from an error body: `errorMessages` and `errors` (field → message)."""
     try:
         body = exc.response.json() if exc.response is not None else {}
     except ValueError:
         body = {}
-    reasons = [str(m) for m in body.get("errorMessages", []) if m]
+    if not isinstance(body, dict):
+        body = {}
+    reasons = [str(m) for m in body.get("errorMessages") or [] if m]
     for field_id, message in (body.get("errors") or {}).items():
         reasons.append(f"{field_id}: {message}")
     return reasons
@@ -127,12 +159,12 @@ class JiraHttp:
     def get(self, what: str, path: str, *, params: dict[str, Any] | None = None, not_found: str | None = None) -> Any:
         """GET `path` (relative to /rest/api/2/); a 404 is StoryNotFound(not_found) when `not_found` is given."""
         url = self._api + path
-        return self._call(what, lambda: json_loads(self._session.get(url, params=params)), not_found=not_found)
+        return _json(self._call(what, lambda: self._session.get(url, params=params), not_found=not_found))
 
     def post(self, what: str, path: str, body: Any, *, idempotent: bool = True) -> Any:
         """POST `body` as JSON. `idempotent=False` for a request Jira must not receive twice (see `_call`)."""
         url, data = self._api + path, json.dumps(body)
-        return json_loads(self._call(what, lambda: self._session.post(url, data=data), idempotent=idempotent))
+        return _json(self._call(what, lambda: self._session.post(url, data=data), idempotent=idempotent), idempotent)
 
     def post_files(self, what: str, path: str, files: dict[str, str]) -> Any:
         """POST text files as one multipart request (`file` parts), never re-sent after a lost answer.
@@ -147,7 +179,7 @@ class JiraHttp:
             headers = CaseInsensitiveDict({"content-type": encoder.content_type, "X-Atlassian-Token": "no-check"})
             return self._session.post(url, data=encoder, headers=headers)
 
-        return json_loads(self._call(what, post, idempotent=False))
+        return _json(self._call(what, post, idempotent=False), idempotent=False)
 
     def ping(self) -> bool:
         """Does the site answer (readiness)? One request, no retries, no metrics."""
@@ -179,14 +211,20 @@ class JiraHttp:
             JIRA_ERRORS.labels(what, str(status or "none")).inc()
             if status == 404 and not_found is not None:
                 raise StoryNotFound(not_found) from None
+            if status == 403 and _reasons(exc):
+                # The credentials work (else 401) and Jira says what is not allowed, e.g. "You do not have
+                # permission to create issues in this project.": a permission, not a credentials, problem.
+                log.warning("jira %s forbidden: %s", what, _reasons(exc))
+                raise JiraForbidden(_reasons(exc)) from None
             if status in (401, 403):
                 log.warning("jira %s refused: HTTP %s", what, status)
                 raise JiraAuthError() from None
             if status == 0 or status == 429 or status >= 500:
-                log.warning("jira %s failed: HTTP %s", what, status or "no response")
+                page = _is_web_page(exc.response)
+                log.warning("jira %s failed: HTTP %s%s", what, status or "no response", " (a web page)" if page else "")
                 if not idempotent and status != 429:
                     raise JiraOutcomeUnknown() from None
-                raise JiraUnavailable() from None
+                raise (JiraNotJson() if page else JiraUnavailable()) from None
             log.info("jira %s rejected: HTTP %s %s", what, status, _reasons(exc))
             raise JiraRejected(status, _reasons(exc)) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
