@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     jira_max_retry_delay_seconds: int = Field(default=5, ge=1, le=30)
     jira_retry_budget_seconds: float = Field(default=12.0, gt=0, le=120)
     jira_cache_ttl_seconds: int = Field(default=600, ge=0)
+    # How long the form waits for Jira in all (the story, the search, the create screen) before it says so.
+    doe_form_deadline_seconds: float = Field(default=12.0, gt=0, le=120)
     # Approve searches again for a DevOps task made meanwhile, unless the last search is younger than this.
     duplicate_recheck_after_seconds: int = Field(default=30, ge=0)
 

@@ -206,3 +206,19 @@ def test_a_web_page_instead_of_jiras_json_is_named_as_such(
     assert (
         len(fake_slack.wait_for("views.update", where=lambda c: "web page" in json.dumps(c.args["view"]), count=2)) == 2
     )
+
+
+def test_a_hanging_jira_is_said_so_within_the_forms_deadline(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Jira takes 8 s a read; each request may take 10 s (JIRA_TIMEOUT_SECONDS) and there are several: the modal
+    leaves "Reading KAN-15…" at DOE_FORM_DEADLINE_SECONDS (2 s here, 12 s by default) with a clear message."""
+    from tests.test_jira_sites import _server
+
+    fake_jira.latency_for["GET /rest/api/2/issue/KAN-15"] = 8.0
+    server, driver = _server(fake_slack, fake_jira, redis_url, doe_form_deadline_seconds=2, jira_timeout_seconds=10)
+    with server:
+        started = time.monotonic()
+        driver.command("KAN-15")
+        fake_slack.wait_for("views.update", where=lambda c: "did not answer" in json.dumps(c.args["view"]))
+        assert time.monotonic() - started < 5

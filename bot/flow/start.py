@@ -92,7 +92,13 @@ def continue_in_modal(
 
 
 def load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: str | None) -> None:
-    """The guardrails, then the form: one draft per story, the story itself, existing DevOps tasks, siblings."""
+    """The guardrails, then the form: one draft per story, the story itself, existing DevOps tasks, siblings.
+    Jira gets DOE_FORM_DEADLINE_SECONDS in all: a Jira that hangs is said so in the modal, not waited on."""
+    with deps.jira.within(deps.settings.doe_form_deadline_seconds):
+        _load_form(deps, client, draft=draft, view_hash=view_hash)
+
+
+def _load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: str | None) -> None:
     view_id = draft.conversation.view_id
     key = draft.story_key
     try:

@@ -11,10 +11,12 @@ Answers are JSON; a request that fails raises one of the typed errors of bot/err
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import requests
@@ -66,6 +68,49 @@ def _retryable(exc: BaseException, *, idempotent: bool) -> bool:
     return idempotent and isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
+#: The time (time.monotonic) by which every Jira request of the current step must be done, if the step set one
+#: (`within`): each request's timeout is cut to what is left, and no retry starts after it.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("jira_deadline", default=None)
+
+
+def _remaining() -> float | None:
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+@contextlib.contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """All Jira requests made inside (retries and back-offs included) end within `seconds` from now: a request
+    still running then fails with a timeout (JiraUnavailable). Nested deadlines keep the earlier one."""
+    current = _deadline.get()
+    token = _deadline.set(min(time.monotonic() + seconds, current or float("inf")))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' transport adapter (its own extension point), with each request's timeout cut to the deadline."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        remaining = _remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise requests.Timeout("the step's deadline for Jira has passed")
+            timeout = kwargs.get("timeout")
+            if isinstance(timeout, tuple):
+                kwargs["timeout"] = tuple(min(t, remaining) if t else remaining for t in timeout)
+            else:
+                kwargs["timeout"] = min(timeout, remaining) if timeout else remaining
+        return super().send(request, *args, **kwargs)
+
+
+def _past_deadline(state: RetryCallState) -> bool:
+    remaining = _remaining()
+    return remaining is not None and remaining <= 0
+
+
 class _RetryAfterOrJitter:
     """Honour Retry-After (bounded), else exponential backoff with full jitter."""
 
@@ -77,12 +122,12 @@ class _RetryAfterOrJitter:
         exc = state.outcome.exception() if state.outcome else None
         response = getattr(exc, "response", None)
         retry_after = response.headers.get("Retry-After") if response is not None else None
+        wait = self._jitter(state)
         if retry_after:
-            try:
-                return min(float(retry_after), self._cap)
-            except ValueError:
-                pass
-        return self._jitter(state)
+            with contextlib.suppress(ValueError):
+                wait = min(float(retry_after), self._cap)
+        remaining = _remaining()
+        return wait if remaining is None else max(0.0, min(wait, remaining))
 
 
 def _is_web_page(response: requests.Response | None) -> bool:
@@ -152,7 +197,7 @@ class JiraHttp:
         self._session: requests.Session = client._session
         # requests keeps 10 connections per host by default; every work thread may call Jira at once, and each
         # connection beyond the pool would be a new TCP (and TLS) handshake.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=settings.doe_worker_threads)
+        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=settings.doe_worker_threads)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
@@ -198,7 +243,7 @@ class JiraHttp:
         for the issue before trying again.
         """
         retrying = Retrying(
-            stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._retry_budget),
+            stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._retry_budget) | _past_deadline,
             wait=_RetryAfterOrJitter(self._max_retry_delay),
             retry=retry_if_exception(lambda exc: _retryable(exc, idempotent=idempotent)),
             reraise=True,
