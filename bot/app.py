@@ -41,9 +41,17 @@ def build_slack_client(settings: Settings) -> WebClient:
 
 def build_store(settings: Settings) -> DraftStore:
     if settings.redis_url:
-        return RedisDraftStore.from_url(
+        store = RedisDraftStore.from_url(
             settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
         )
+        policy = store.eviction_risk()
+        if policy:
+            log.warning(
+                "Redis maxmemory-policy is %s: when memory runs short it may evict drafts, story holds and queued "
+                "steps. Set maxmemory-policy noeviction (see README, Reliability).",
+                policy,
+            )
+        return store
     log.warning(
         "REDIS_URL is not set: drafts are kept in this process only. Run one instance, "
         "and expect in-flight drafts to be lost on restart."

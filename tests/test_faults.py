@@ -8,6 +8,7 @@ preview and Approve.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -388,3 +389,21 @@ def test_a_restart_between_preview_and_approve_loses_nothing(
         _created(fake_slack)
     (issue,) = fake_jira.created_issues()
     assert "azure" in issue["fields"]["labels"]
+
+
+def test_start_up_warns_when_redis_may_evict_drafts(
+    fake_slack: FakeSlack, fake_jira: FakeJira, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.app import build_store
+
+    with RedisProcess() as private_redis:
+        settings = make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=private_redis.url)
+        client = redis.Redis.from_url(private_redis.url)
+        client.config_set("maxmemory-policy", "noeviction")
+        with caplog.at_level(logging.WARNING, logger="bot.app"):
+            build_store(settings)
+        assert "maxmemory-policy" not in caplog.text
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        with caplog.at_level(logging.WARNING, logger="bot.app"):
+            build_store(settings)
+        assert "maxmemory-policy is allkeys-lru" in caplog.text

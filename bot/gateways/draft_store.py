@@ -259,6 +259,18 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
+    def eviction_risk(self) -> str | None:
+        """What Redis would evict under memory pressure, if that can include drafts, story holds and queued steps
+        (`maxmemory-policy` allkeys-*); None when it cannot (noeviction, volatile-*) or Redis won't say (managed
+        services often refuse CONFIG)."""
+        try:
+            policy = str(self._redis.config_get("maxmemory-policy").get("maxmemory-policy") or "")
+        except redis.RedisError:
+            return None
+        if policy.startswith("allkeys"):
+            return policy
+        return None
+
     def ping(self) -> bool:
         try:
             return bool(self._redis.ping())
