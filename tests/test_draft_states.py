@@ -200,3 +200,15 @@ def test_allows_answers_as_the_transition_would() -> None:
             sources = {DraftStatus.PREVIEW, DraftStatus.APPROVING}  # APPROVING: once stale (its own test)
         for start in ALL:
             assert _draft(start).allows(getattr(Draft, name)) is (start in sources), (name, start)
+
+
+def test_each_form_is_taken_once() -> None:
+    draft = _draft(DraftStatus.EDITING)
+    args = {"choices": CHOICES, "overrides": Overrides(), "site_values": {}, "facts": FACTS}
+    draft.previewed(**args, view_id="V1")
+    assert draft.status is DraftStatus.PREVIEW and not draft.takes_form("V1")
+    with pytest.raises(NotInState):
+        draft.previewed(**args, view_id="V1")  # the same form again: a replay
+    assert draft.takes_form("V2")  # Edit's new form
+    draft.previewed(**args, view_id="V2")
+    assert draft.conversation.forms_taken == ["V1", "V2"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -13,7 +15,7 @@ from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
 from tests.flow_helpers import choose, open_form, preview_after_submit
 from tests.support.jira_markup import check_jira_markup
-from tests.support.slack_driver import SlackDriver
+from tests.support.slack_driver import SlackDriver, sign
 
 CLOUD_TERRAFORM = {"aws": "aws_eks_cluster", "gcp": "google_container_cluster", "azure": "azurerm_kubernetes_cluster"}
 
@@ -274,3 +276,33 @@ def test_story_points_field_is_found_by_name(redis_url: str, fake_slack: FakeSla
         (issue,) = jira.created_issues()
     assert issue["fields"]["customfield_10026"] == 13
     assert "customfield_10016" not in issue["fields"]
+
+
+def test_a_replayed_submission_cannot_undo_an_edit(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    """A signed view_submission stays valid for 5 minutes: replayed after an Edit, it must not bring the old
+    values back. Each form is taken once, and only the newest one."""
+    view = open_form(slack, fake_slack)
+    sent: list[str] = []
+    original = slack.post_payload
+
+    def remember(payload: dict) -> object:
+        sent.append(urlencode({"payload": json.dumps(payload)}))
+        return original(payload)
+
+    slack.post_payload = remember  # type: ignore[method-assign]
+    preview = preview_after_submit(slack, fake_slack, view, choose("aws"))
+    first_submission = sent[-1]
+    slack.click(preview, ActionId.EDIT, channel_id=preview["channel"])
+    reopened = fake_slack.wait_for("views.open", count=2)[-1]
+    slack.submit(fake_slack.views[reopened.response["view"]["id"]], {BlockId.CLOUD: "azure"})
+    fake_slack.wait_for("chat.update", where=lambda c: "Azure" in json.dumps(c.args.get("blocks", [])))
+    updates = len(fake_slack.calls_to("chat.update"))
+
+    replay = slack.post_raw(
+        first_submission, content_type="application/x-www-form-urlencoded", headers=sign(slack.secret, first_submission)
+    )
+    assert replay.status == 200 and "already submitted" in replay.body
+    time.sleep(0.5)
+    assert len(fake_slack.calls_to("chat.update")) == updates  # the preview was not touched again
+    now = fake_slack.messages[(preview["channel"], preview["ts"])]
+    assert "Azure" in json.dumps(now["blocks"]) and "AWS" not in json.dumps(now["blocks"])

@@ -37,6 +37,8 @@ from bot.domain.models import Choices, Overrides, SiblingTask, Story
 SCHEMA_VERSION = 2
 #: A form left open longer than this no longer blocks others from starting a draft for the same story.
 ABANDONED_FORM_SECONDS = 30 * 60
+#: How many submitted forms a draft remembers, to refuse their replays (one form, then one per Edit).
+FORMS_REMEMBERED = 20
 #: An APPROVING draft untouched this long was left by an instance that died mid-create: another may take over.
 APPROVING_STALE_SECONDS = 120
 
@@ -73,6 +75,7 @@ class Conversation(BaseModel):
     channel_id: str
     view_id: str | None = None
     preview_ts: str | None = None
+    forms_taken: list[str] = Field(default_factory=list)  # view ids of the forms already submitted (newest last)
 
 
 class SiteFit(BaseModel):
@@ -250,11 +253,27 @@ class Draft(BaseModel):
         self.site = site
         self.status = DraftStatus.EDITING
 
+    def takes_form(self, view_id: str) -> bool:
+        """May a submission of the form `view_id` be taken? Each form is taken once: a submission replayed later
+        (Slack signatures stay valid 5 minutes) must not undo what came after it, such as an Edit."""
+        return view_id not in self.conversation.forms_taken
+
     @transition(DraftStatus.EDITING, DraftStatus.PREVIEW)
     def previewed(
-        self, *, choices: Choices, overrides: Overrides, site_values: dict[str, Any], facts: PreviewFacts
+        self,
+        *,
+        choices: Choices,
+        overrides: Overrides,
+        site_values: dict[str, Any],
+        facts: PreviewFacts,
+        view_id: str | None = None,
     ) -> None:
-        """The form was submitted (first time or after Edit): the preview shows these facts."""
+        """The form `view_id` was submitted (first time or after Edit): the preview shows these facts. The form is
+        taken: submitted again, it is refused (`takes_form`)."""
+        if view_id is not None:
+            if not self.takes_form(view_id):
+                raise NotInState("previewed", self.status)
+            self.conversation.forms_taken = [*self.conversation.forms_taken[-(FORMS_REMEMBERED - 1) :], view_id]
         self.choices = choices
         self.overrides = overrides
         self.site.extra_fields = {**self.site.extra_fields, **site_values}

@@ -19,15 +19,19 @@ from bot.forms import FormErrors, parse_site_fields, parse_task_form
 from bot.observability import DRAFTS
 from bot.planner import plan_draft
 
+ALREADY_SUBMITTED = "This form was already submitted: nothing was changed. Click *Edit* on the preview to change it."
 
-def check_submit(deps: FlowDeps, client: WebClient, *, draft_id: str, user_id: str) -> Draft:
-    """Before the ack of a submission (so problems show in the modal): the draft, if it may still be edited by
-    this user. Raises DoeError with the sentence to show."""
+
+def check_submit(deps: FlowDeps, client: WebClient, *, draft_id: str, view_id: str, user_id: str) -> Draft:
+    """Before the ack of a submission (so problems show in the modal): the draft, if this form of it may still be
+    submitted by this user. Raises DoeError with the sentence to show."""
     draft = deps.store.get(draft_id)
     if draft is None or draft.story is None:
         raise DraftGone()
     if not draft.allows(Draft.previewed):
         raise DoeError(blocks.build_status_text(draft))
+    if not draft.takes_form(view_id):
+        raise DoeError(ALREADY_SUBMITTED)
     deps.approvers.check(client, draft=draft, user_id=user_id, verb="edit")
     return draft
 
@@ -43,7 +47,9 @@ def form_errors(state: dict[str, Any], draft: Draft) -> dict[str, str]:
     return errors
 
 
-def submit(deps: FlowDeps, client: WebClient, *, draft_id: str, state: dict[str, Any], user_id: str) -> None:
+def submit(
+    deps: FlowDeps, client: WebClient, *, draft_id: str, view_id: str, state: dict[str, Any], user_id: str
+) -> None:
     """Plan the task from the submitted form (validated in the ack), then post the preview or update it."""
     current = deps.store.get(draft_id)
     if current is None or current.story is None:
@@ -66,10 +72,14 @@ def submit(deps: FlowDeps, client: WebClient, *, draft_id: str, state: dict[str,
     facts = plan.preview_facts(description_chars=len(deps.renderer.render_description(plan.context)))
     applied = deps.store.apply(
         draft_id,
-        lambda d: d.previewed(choices=choices, overrides=overrides, site_values=site_values, facts=facts),
+        lambda d: d.previewed(
+            choices=choices, overrides=overrides, site_values=site_values, facts=facts, view_id=view_id
+        ),
     )
     if applied is None:
         now = deps.store.get(draft_id)
+        if now is not None and now.allows(Draft.previewed) and not now.takes_form(view_id):
+            return  # the same form taken twice at once (a replay racing the original): the first one won
         text = blocks.build_status_text(now) if now else DraftGone.user_message
         tell(client, user_id=user_id, channel_id=now.conversation.channel_id if now else None, text=text)
         return

@@ -127,9 +127,7 @@ def _load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: st
             show_in_modal(client, view_id=view_id, view=view)
             return
         site = deps.creator.fit_site(story)
-        draft.form_ready(
-            story=story, overrides=default_overrides(story), siblings=siblings, site=site, now=time.time()
-        )
+        draft.form_ready(story=story, overrides=default_overrides(story), siblings=siblings, site=site, now=time.time())
         deps.store.save(draft)
         DRAFTS.labels("created").inc()
     except DoeError as exc:

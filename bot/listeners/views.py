@@ -27,7 +27,9 @@ def ack_view_task_modal(deps: FlowDeps):
     def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """Step 2 of the flow, the ack: validate the form (inline errors) and close it; the preview follows."""
         try:
-            draft = preview.check_submit(deps, client, draft_id=_draft_id(view), user_id=body["user"]["id"])
+            draft = preview.check_submit(
+                deps, client, draft_id=_draft_id(view), view_id=str(view.get("id")), user_id=body["user"]["id"]
+            )
         except StoreUnavailable as exc:
             # A passing Redis stall: keep the form and what the user typed, and say why it was not taken.
             no_step_follows(context)
@@ -51,7 +53,14 @@ def handle_view_task_modal(deps: FlowDeps):
     @after_ack(deps)
     def handler(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """After the ack of a valid form: plan the task and post (or update) the preview."""
-        preview.submit(deps, client, draft_id=_draft_id(view), state=_state(view), user_id=body["user"]["id"])
+        preview.submit(
+            deps,
+            client,
+            draft_id=_draft_id(view),
+            view_id=str(view.get("id")),
+            state=_state(view),
+            user_id=body["user"]["id"],
+        )
 
     return handler
 
