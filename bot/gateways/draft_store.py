@@ -156,7 +156,10 @@ class RedisDraftStore:
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int, namespace: str = "doe") -> RedisDraftStore:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30)
+        # No health-check PING before using a connection: the submit's ack reads a draft, and every extra round
+        # trip there showed in the ack's tail (bench/README.md). redis-py retries a command whose connection
+        # turns out dead (its default Retry), so none is lost.
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         return cls(client, ttl_seconds=ttl_seconds, namespace=namespace)
 
     def _key(self, draft_id: str) -> str:
