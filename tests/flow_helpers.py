@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.ids import BlockId, CallbackId
 from tests.fakes.fake_slack import FakeSlack
@@ -60,3 +62,17 @@ def stored_message(fake_slack: FakeSlack, call: Any) -> dict[str, Any]:
 
 def choose(cloud: str = "aws", ci: str = "github_actions", monitoring: str = "prometheus_grafana", **more: Any):
     return {BlockId.CLOUD: cloud, BlockId.CI: ci, BlockId.MONITORING: monitoring, **more}
+
+
+def record_payloads(slack: SlackDriver) -> list[str]:
+    """From now on, the raw form body of every payload `slack` sends, newest last: to send one again, signed, as
+    Slack does when it re-sends, or as an attacker replaying it within the 5-minute window would."""
+    sent: list[str] = []
+    original = slack.post_payload
+
+    def remember(payload: dict[str, Any]) -> Any:
+        sent.append(urlencode({"payload": json.dumps(payload)}))
+        return original(payload)
+
+    slack.post_payload = remember  # type: ignore[method-assign]
+    return sent

@@ -24,7 +24,7 @@ from bot.planner import marker_label
 from tests.conftest import SIGNING_SECRET, AppServer, make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.flow_helpers import choose, open_form, preview_after_submit
+from tests.flow_helpers import choose, open_form, preview_after_submit, record_payloads
 from tests.support.processes import RedisProcess, ServeProcess, serve_env
 from tests.support.slack_driver import SlackDriver, sign
 
@@ -88,14 +88,7 @@ def test_an_approve_click_resent_by_slack_creates_one_issue(
 ) -> None:
     preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
     fake_jira.latency = 0.3
-    sent: list[str] = []
-    original = slack.post_payload
-
-    def remember(payload: dict) -> object:
-        sent.append(urlencode({"payload": json.dumps(payload)}))
-        return original(payload)
-
-    slack.post_payload = remember  # type: ignore[method-assign]
+    sent = record_payloads(slack)
     assert slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"]).status == 200
     body = sent[-1]
     again = slack.post_raw(

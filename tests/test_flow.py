@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from urllib.parse import urlencode
 
 import pytest
 
@@ -13,7 +12,7 @@ from bot.domain.draft import DraftStatus
 from bot.ids import ActionId, BlockId
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.flow_helpers import choose, open_form, preview_after_submit
+from tests.flow_helpers import choose, open_form, preview_after_submit, record_payloads
 from tests.support.jira_markup import check_jira_markup
 from tests.support.slack_driver import SlackDriver, sign
 
@@ -282,14 +281,7 @@ def test_a_replayed_submission_cannot_undo_an_edit(slack: SlackDriver, fake_slac
     """A signed view_submission stays valid for 5 minutes: replayed after an Edit, it must not bring the old
     values back. Each form is taken once, and only the newest one."""
     view = open_form(slack, fake_slack)
-    sent: list[str] = []
-    original = slack.post_payload
-
-    def remember(payload: dict) -> object:
-        sent.append(urlencode({"payload": json.dumps(payload)}))
-        return original(payload)
-
-    slack.post_payload = remember  # type: ignore[method-assign]
+    sent = record_payloads(slack)
     preview = preview_after_submit(slack, fake_slack, view, choose("aws"))
     first_submission = sent[-1]
     slack.click(preview, ActionId.EDIT, channel_id=preview["channel"])
