@@ -51,6 +51,8 @@ POLL_MS = 50
 #: A worker process silent this long is taken as dead: its unacknowledged jobs go to another one.
 HEARTBEAT_TIMEOUT_MS = 60_000
 
+#: Set in a request's context by an ack that answered it itself (bot/flow/background.py: no_step_follows).
+NO_STEP = "doe_no_step"
 #: The Slack delivery a job came from (bot/listeners/middleware.py): a job run again is still that delivery.
 DELIVERY_HEADER = "x-doe-delivery-id"
 _LAZY_ONLY = "x-slack-bolt-lazy-only"
@@ -99,7 +101,7 @@ class QueueLazyListenerRunner(LazyListenerRunner):
         self.fallback = fallback
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        if request.context.get("doe_no_step"):  # the ack answered it (bot/flow/background.py: no_step_follows)
+        if request.context.get(NO_STEP):  # the ack answered the request itself: no step follows
             return
         self.fallback.executor.submit(self._send, function, request)
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from bot.errors import DoeError
 from bot.flow import FlowDeps
 from bot.flow.slack_io import tell
+from bot.jobs import NO_STEP
 from bot.observability import STEP_SECONDS, correlated
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,6 @@ def user_and_channel(body: dict[str, Any]) -> tuple[str | None, str | None]:
         or (body.get("channel") or {}).get("id")
     )
     return user, channel
-
-
-#: Set in the context by an ack that answered the request itself (inline errors, usage): no step follows it.
-NO_STEP = "doe_no_step"
 
 
 def no_step_follows(context: Any) -> None:
