@@ -152,3 +152,17 @@ def test_bad_requests_grow_the_log_by_one_short_line_each(slack: SlackDriver) ->
     assert 1 <= len(lines) <= 6
     assert all(len(line) < 2_500 for line in lines), [len(line) for line in lines]
     assert "verification-token-xyz" not in stream.getvalue() and "AAAA" not in stream.getvalue()
+
+
+def test_a_request_from_another_workspace_is_refused(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    """The app is installed in T0TEST (auth.test): a signed command from another workspace starts nothing."""
+    ours = slack.command("help")[0]
+    assert ours.status == 200 and "Usage" in ours.json()["text"]
+    body = urlencode(
+        {"command": "/doe", "text": "KAN-15", "user_id": "U0EVIL", "channel_id": "C0EVIL", "team_id": "T0EVIL",
+         "trigger_id": fake_slack.new_trigger_id(), "response_url": fake_slack.new_response_url()}
+    )  # fmt: skip
+    refused = slack.post_signed(body, content_type="application/x-www-form-urlencoded")
+    assert refused.status == 403
+    time.sleep(0.3)
+    assert fake_slack.calls_to("views.open") == []

@@ -3,13 +3,16 @@ client. It runs again in the worker process for the step after the ack (bot/jobs
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltRequest
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
 from bot.jobs import DELIVERY_HEADER
 from bot.observability import InstrumentedWebClient, correlation_id
+
+log = logging.getLogger(__name__)
 
 
 def tag_request(body: dict[str, Any], context: BoltContext, request: BoltRequest, next: Any) -> Any:  # noqa: A002
@@ -33,6 +36,17 @@ def tag_request(body: dict[str, Any], context: BoltContext, request: BoltRequest
         correlation_id.reset(token)
 
 
+def same_workspace(context: BoltContext, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
+    """Refuse (403, and one log line) a request from a workspace other than the one the app is installed in, as
+    auth.test tells Bolt (context.authorize_result). An org-wide (Enterprise Grid) install spans workspaces."""
+    installed = context.authorize_result.team_id if context.authorize_result else None
+    team = context.team_id
+    if installed and team and team != installed and not context.is_enterprise_install:
+        log.warning("a request from workspace %s was refused: doe-bot is installed in %s", team[:32], installed)
+        return BoltResponse(status=403, body="")
+    return next()
+
+
 def instrument_client(context: BoltContext, next: Any) -> Any:  # noqa: A002 - Bolt's argument name
     """Bolt hands listeners a fresh WebClient per request; swap in one that times each call (/metrics)."""
     client = context.client
@@ -52,5 +66,6 @@ def instrument_client(context: BoltContext, next: Any) -> Any:  # noqa: A002 - B
 
 
 def register(app: App) -> None:
+    app.middleware(same_workspace)
     app.middleware(tag_request)
     app.middleware(instrument_client)
