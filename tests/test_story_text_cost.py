@@ -82,3 +82,18 @@ def _seconds(fn: Callable[[str], object], text: str) -> float:
     started = time.perf_counter()
     fn(text)
     return time.perf_counter() - started
+
+
+def test_a_pathological_story_delays_nobody_else(slack, fake_slack, fake_jira) -> None:  # noqa: ANN001
+    """While one user's /doe reads a 200 KB story made to be slow to parse, another user's /doe gets its modal
+    and its form at once (a quadratic parser held the GIL for seconds: the other trigger expired)."""
+    from tests.flow_helpers import opened_view_id, wait_for_form
+
+    fake_jira.add_issue("KAN-70", "Slow story", issue_type="Story", description=HOSTILE["decimals"])
+    started = time.monotonic()
+    _, first = slack.command("KAN-70")
+    _, second = slack.command("KAN-15", user_id="U0APP")
+    wait_for_form(fake_slack, opened_view_id(fake_slack, second), timeout=5)
+    wait_for_form(fake_slack, opened_view_id(fake_slack, first), timeout=5)
+    assert time.monotonic() - started < 3
+    assert not [c for c in fake_slack.calls_to("views.open") if c.response.get("error") == "expired_trigger_id"]
