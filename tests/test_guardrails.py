@@ -321,3 +321,21 @@ def test_approvers_from_settings_may_approve(
         done = _created(fake_slack)[-1]
     assert "approved by <@U0APP>" in json.dumps(done.args["blocks"])
     assert len(fake_jira.created_issues()) == 1
+
+
+@pytest.mark.parametrize("jira_mode", ["cloud", "datacenter"])
+def test_a_devops_task_on_a_busy_story_is_found_past_the_first_page(
+    jira_mode: str, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """The story's old DevOps task, then 300 newer linked issues: the search pages (Cloud: nextPageToken; Data
+    Center: startAt) until it has them all, so the duplicate is shown instead of a form."""
+    fake_jira.add_issue("KAN-16", "User Dashboard Analytics - DevOps", issue_type="Task", labels=["devops"])
+    fake_jira.add_link("Relates", "KAN-16", "KAN-15")
+    for n in range(300):
+        fake_jira.add_issue(f"KAN-{100 + n}", f"Note {n}", issue_type="Task")
+        fake_jira.add_link("Relates", f"KAN-{100 + n}", "KAN-15")
+    result, trigger = slack.command("KAN-15")
+    shown = fake_slack.wait_for("views.update", where=lambda c: "KAN-16" in json.dumps(c.args["view"]))
+    assert shown and not any(b.get("block_id") == BlockId.CLOUD for b in shown[-1].args["view"]["blocks"])
+    searches = [r for r in fake_jira.requests if "/search" in r.path]
+    assert len(searches) == 4  # 301 issues, 100 a page
