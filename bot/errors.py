@@ -52,12 +52,29 @@ class JiraNotJson(JiraUnavailable):
 
 
 class JiraOutcomeUnknown(JiraUnavailable):
-    """A create whose answer was lost (timeout, dropped connection, 5xx): Jira may or may not have made it."""
+    """A create whose answer was lost (timeout, dropped connection) or unclear (5xx, a web page): Jira may or may
+    not have made it. `answered`: Jira did answer, so it is done with the request and a look-up now is final; a
+    lost answer may still be followed by the issue landing (the settle window, DOE_CREATE_SETTLE_SECONDS)."""
 
     user_message = (
         "Jira did not confirm the creation. I'll check for the task before any retry, so clicking *Approve* "
         "again cannot create it twice."
     )
+
+    def __init__(self, *, answered: bool = False) -> None:
+        self.answered = answered
+        super().__init__()
+
+
+class CreateStillSettling(DoeError):
+    """An earlier create's answer was lost and Jira may still be making the issue: nothing new is sent yet."""
+
+    def __init__(self, seconds_left: float) -> None:
+        super().__init__(
+            "The task from the last *Approve* may still be on its way into Jira (its answer was lost), and it is not "
+            f"there yet. Nothing new was sent, so it cannot be created twice: click *Approve* again in "
+            f"{max(1, round(seconds_left))} s."
+        )
 
 
 class JiraRejected(DoeError):

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     doe_form_deadline_seconds: float = Field(default=12.0, gt=0, le=120)
     # Approve searches again for a DevOps task made meanwhile, unless the last search is younger than this.
     duplicate_recheck_after_seconds: int = Field(default=30, ge=0)
+    # A create whose answer was lost may still land in Jira this long after it was sent: until then, Approve
+    # looks for it and sends no other.
+    doe_create_settle_seconds: int = Field(default=60, ge=0, le=3600)
 
     # Who may approve, edit or cancel besides the requester: Slack user ids (U…/W…) and user group ids (S…).
     doe_approvers: str = ""

@@ -74,6 +74,7 @@ TRANSITIONS = [
         DraftStatus.APPROVING,
         lambda d: d.claim_for_approval(user_id="U0APP", user_name="ann"),
     ),
+    ("create_sending", {DraftStatus.APPROVING}, DraftStatus.APPROVING, lambda d: d.create_sending(now=1.0)),
     ("approved", {DraftStatus.APPROVING}, DraftStatus.APPROVED, lambda d: d.approved(key="KAN-31", url="u")),
     ("approval_failed", {DraftStatus.APPROVING}, DraftStatus.PREVIEW, lambda d: d.approval_failed("down")),
     ("starter_files_attached", {DraftStatus.APPROVED}, DraftStatus.APPROVED, lambda d: d.starter_files_attached()),
@@ -212,3 +213,27 @@ def test_each_form_is_taken_once() -> None:
     assert draft.takes_form("V2")  # Edit's new form
     draft.previewed(**args, view_id="V2")
     assert draft.conversation.forms_taken == ["V1", "V2"]
+
+
+def test_an_unknown_create_settles_before_another_may_be_sent() -> None:
+    draft = _draft(DraftStatus.PREVIEW)
+    draft.claim_for_approval(user_id="U1", user_name="a")
+    draft.create_sending(now=100.0)
+    assert draft.settling(now=110.0, settle_seconds=60) is None  # its fate is not unknown (yet)
+    draft.approval_failed("lost", uncertain=True, may_still_land=True)
+    assert draft.settling(now=110.0, settle_seconds=60) == 50.0
+    draft.claim_for_approval(user_id="U1", user_name="a")
+    draft.create_sending(now=120.0)  # a later create cannot reset the window of the first unknown one
+    assert draft.outcome.create_sent_at == 100.0
+    assert draft.settling(now=161.0, settle_seconds=60) is None
+    draft.approved(key="KAN-31", url="u")
+    assert draft.outcome.create_sent_at is None and not draft.outcome.create_uncertain
+
+
+def test_a_create_jira_answered_does_not_settle() -> None:
+    """Jira answered (a 5xx): it is done with the request, so the look-up right after is final: no window."""
+    draft = _draft(DraftStatus.PREVIEW)
+    draft.claim_for_approval(user_id="U1", user_name="a")
+    draft.create_sending(now=100.0)
+    draft.approval_failed("500", uncertain=True)
+    assert draft.outcome.create_uncertain and draft.settling(now=101.0, settle_seconds=60) is None

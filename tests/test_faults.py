@@ -165,8 +165,11 @@ def test_edit_on_one_instance_after_submit_on_another(
 
 @pytest.fixture
 def retrying(redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira):
-    """An app whose Jira calls retry as in production (2 retries, Retry-After capped at 5 s)."""
-    with _server(fake_slack, fake_jira, redis_url, jira_max_retries=2, jira_timeout_seconds=1.0) as server:
+    """An app whose Jira calls retry as in production (2 retries, Retry-After capped at 5 s); a create whose answer
+    was lost settles for 2 s (DOE_CREATE_SETTLE_SECONDS, 60 s by default)."""
+    with _server(
+        fake_slack, fake_jira, redis_url, jira_max_retries=2, jira_timeout_seconds=1.0, doe_create_settle_seconds=2
+    ) as server:
         yield _driver(server, fake_slack)
 
 
@@ -231,6 +234,11 @@ def test_create_lost_before_jira_made_it_is_retried_by_the_user_once(
     note = fake_slack.wait_for("chat.postEphemeral")[-1]
     assert "did not confirm" in note.args["text"]
     assert fake_jira.created_issues() == []
+    # At once: the create's fate is unknown (Jira may still make it), so nothing new is sent.
+    retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.postEphemeral", where=lambda c: "may still be on its way" in c.args["text"])
+    assert len([r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]) == 1
+    time.sleep(2.1)  # the settle window has passed and it is not there: one new create is sent
     retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
     _created(fake_slack)
     assert len(fake_jira.created_issues()) == 1
@@ -400,3 +408,28 @@ def test_start_up_warns_when_redis_may_evict_drafts(
         with caplog.at_level(logging.WARNING, logger="bot.app"):
             build_store(settings)
         assert "maxmemory-policy is allkeys-lru" in caplog.text
+
+
+def test_a_slow_create_is_never_sent_twice(redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    """Jira takes 4 s to create; the client gives up after 1 s, and the issue lands anyway. A second Approve
+    while that create may still land sends nothing (DOE_CREATE_SETTLE_SECONDS); once it has landed, Approve finds
+    it and shows its key. One issue in the end."""
+    with _server(fake_slack, fake_jira, redis_url, jira_timeout_seconds=1) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        fake_jira.latency_for["POST /rest/api/2/issue"] = 4.0
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        fake_slack.wait_for("chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"])
+        driver.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+        fake_slack.wait_for("chat.postEphemeral", where=lambda c: "may still be on its way" in c.args["text"])
+        posts = [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+        assert len(posts) == 1  # nothing new was sent
+        deadline = time.monotonic() + 10
+        while not fake_jira.created_issues() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        fake_jira.latency_for.clear()
+        driver.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+        done = _created(fake_slack)[-1]
+    (issue,) = fake_jira.created_issues()
+    assert issue["key"] in json.dumps(done.args["blocks"])
+    assert len([r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]) == 1

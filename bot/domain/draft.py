@@ -122,6 +122,7 @@ class Outcome(BaseModel):
     created_url: str | None = None
     last_error: str | None = None
     create_uncertain: bool = False  # a create's answer was lost: look for the issue before sending another
+    create_sent_at: float | None = None  # when the create whose fate is unknown was sent
     starter_attached: bool = False
 
 
@@ -165,6 +166,7 @@ _V1_GROUPS: dict[str, tuple[str, ...]] = {
         "created_url",
         "last_error",
         "create_uncertain",
+        "create_sent_at",
         "starter_attached",
     ),
 }
@@ -308,20 +310,39 @@ class Draft(BaseModel):
         return taken_over
 
     @transition(DraftStatus.APPROVING)
+    def create_sending(self, *, now: float) -> None:
+        """Written before a create is sent: if its answer is lost, when it went out (for the settle window) is
+        known. The first unknown create's time is kept: a later one cannot reset the window."""
+        if not self.outcome.create_uncertain or self.outcome.create_sent_at is None:
+            self.outcome.create_sent_at = now
+
+    def settling(self, *, now: float, settle_seconds: float) -> float | None:
+        """Seconds left before another create may be sent, while an earlier create's fate is unknown; else None."""
+        sent = self.outcome.create_sent_at
+        if not self.outcome.create_uncertain or sent is None:
+            return None
+        left = sent + settle_seconds - now
+        return left if left > 0 else None
+
+    @transition(DraftStatus.APPROVING)
     def approved(self, *, key: str, url: str) -> None:
         self.status = DraftStatus.APPROVED
         self.outcome.created_key = key
         self.outcome.created_url = url
         self.outcome.create_uncertain = False
+        self.outcome.create_sent_at = None
 
     @transition(DraftStatus.APPROVING)
-    def approval_failed(self, reason: str, *, uncertain: bool = False) -> None:
-        """Nothing known to be created: back to PREVIEW, with the reason. `uncertain`: the create's answer was lost,
-        so the next Approve looks for the issue before sending another."""
+    def approval_failed(self, reason: str, *, uncertain: bool = False, may_still_land: bool = False) -> None:
+        """Nothing known to be created: back to PREVIEW, with the reason. `uncertain`: the create's fate is unknown,
+        so the next Approve looks for the issue before sending another; `may_still_land`: its answer was lost, so
+        the issue may yet appear, and no other create is sent within the settle window (`settling`)."""
         self.status = DraftStatus.PREVIEW
         self.outcome.approved_by = None
         self.outcome.last_error = reason
         self.outcome.create_uncertain = self.outcome.create_uncertain or uncertain
+        if not may_still_land:
+            self.outcome.create_sent_at = None
 
     @transition(DraftStatus.APPROVED)
     def starter_files_attached(self) -> None:

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.domain.draft import Draft
 from bot.domain.related import RelatedIssue
-from bot.errors import DoeError, JiraOutcomeUnknown
+from bot.errors import CreateStillSettling, DoeError, JiraOutcomeUnknown
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
 from bot.flow.slack_io import email_of, permalink, tell, update_message
@@ -74,6 +74,9 @@ def _create(
         found = deps.creator.find_earlier(deps.creator.request(plan, marker=marker, reporter=None))
         if found is not None:
             return found, plan
+        left = draft.settling(now=time.time(), settle_seconds=deps.settings.doe_create_settle_seconds)
+        if left is not None:
+            raise CreateStillSettling(left)
     if time.time() - draft.guardrails.related_checked_at >= deps.settings.duplicate_recheck_after_seconds:
         # Someone may have created the task since the preview: look again right before creating.
         duplicates, siblings = deps.creator.related(draft.story, acknowledged=draft.guardrails.acknowledged_duplicates)
@@ -81,7 +84,9 @@ def _create(
             return duplicates
         plan = plan_draft(draft, settings=deps.settings, templates_dir=deps.renderer.templates_dir, siblings=siblings)
     reporter = deps.creator.reporter_for(email_of(client, draft.conversation.requester_id))
-    return deps.creator.create_once(deps.creator.request(plan, marker=marker, reporter=reporter)), plan
+    task = deps.creator.request(plan, marker=marker, reporter=reporter)
+    deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time()))  # before: its answer may be lost
+    return deps.creator.create_once(task), plan
 
 
 def _follow_up(
@@ -124,8 +129,11 @@ def _failed(
     """Nothing (known to be) created: the draft goes back to PREVIEW, the buttons come back, the user is told."""
     log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
     reason = exc.user_message
-    uncertain = isinstance(exc, JiraOutcomeUnknown)
-    restored = deps.store.apply(draft.id, lambda d: d.approval_failed(reason, uncertain=uncertain))
+    uncertain = isinstance(exc, JiraOutcomeUnknown | CreateStillSettling)
+    may_still_land = isinstance(exc, CreateStillSettling) or (isinstance(exc, JiraOutcomeUnknown) and not exc.answered)
+    restored = deps.store.apply(
+        draft.id, lambda d: d.approval_failed(reason, uncertain=uncertain, may_still_land=may_still_land)
+    )
     shown = restored.draft if restored is not None else draft
     text, preview = blocks.build_preview_message(shown, notes=[f"Last Approve failed: {reason}"])
     update_message(client, channel=channel, ts=ts, message=(text, preview))

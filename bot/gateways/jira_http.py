@@ -148,7 +148,7 @@ def _json(response: requests.Response, idempotent: bool = True) -> Any:
             "jira answered HTTP %s with %s", response.status_code, "a web page" if _is_web_page(response) else "no JSON"
         )
         if not idempotent:
-            raise JiraOutcomeUnknown() from None
+            raise JiraOutcomeUnknown(answered=True) from None
         raise JiraNotJson() from None
 
 
@@ -268,7 +268,7 @@ class JiraHttp:
                 page = _is_web_page(exc.response)
                 log.warning("jira %s failed: HTTP %s%s", what, status or "no response", " (a web page)" if page else "")
                 if not idempotent and status != 429:
-                    raise JiraOutcomeUnknown() from None
+                    raise JiraOutcomeUnknown(answered=status != 0) from None
                 raise (JiraNotJson() if page else JiraUnavailable()) from None
             log.info("jira %s rejected: HTTP %s %s", what, status, _reasons(exc))
             raise JiraRejected(status, _reasons(exc)) from None
