@@ -25,8 +25,37 @@ def test_serve_answers_health_and_a_signed_command(
         assert result.status == 200
         fake_slack.wait_for("views.open", where=lambda c: c.args.get("trigger_id") == trigger)
         fake_slack.wait_for("views.update")
+        # The steps ran in dramatiq worker processes that `doe-bot serve` started beside gunicorn.
+        steps = [pid for pid in _descendants(server.proc.pid) if b"dramatiq" in _cmdline(pid)]
+        assert steps
         assert server.terminate() == 0
         output = server.log()
     for secret in (BOT_TOKEN, SIGNING_SECRET, JIRA_TOKEN):
         assert secret not in output, f"secret leaked into logs: {secret[:6]}…"
     assert "Traceback" not in output
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc/*/stat's parent ids)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[stat.rfind(")") + 2 :].split()[1])
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [child for child, p in parents.items() if p == parent]
+        found += children
+        todo += children
+    return found
