@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.domain.draft import Draft
+from bot.domain.models import SiblingTask
 from bot.domain.related import RelatedIssue
 from bot.errors import CreateStillSettling, DoeError, JiraOutcomeUnknown
 from bot.flow import Actor, FlowDeps
@@ -68,21 +69,26 @@ def _create(
 ) -> tuple[CreatedIssue, TaskPlan] | list[RelatedIssue]:
     """The issue (found or created) and its plan, or the DevOps tasks that appeared meanwhile (nothing created)."""
     assert draft.story
-    plan = plan_draft(draft, settings=deps.settings, templates_dir=deps.renderer.templates_dir)
     marker = marker_label(draft.id)
+
+    def planned(siblings: dict[str, list[SiblingTask]] | None = None) -> TaskPlan:
+        return plan_draft(draft, settings=deps.settings, templates_dir=deps.renderer.templates_dir, siblings=siblings)
+
     if look_first:
-        found = deps.creator.find_earlier(deps.creator.request(plan, marker=marker, reporter=None))
+        earlier = planned()
+        found = deps.creator.find_earlier(deps.creator.request(earlier, marker=marker, reporter=None))
         if found is not None:
-            return found, plan
+            return found, earlier
         left = draft.settling(now=time.time(), settle_seconds=deps.settings.doe_create_settle_seconds)
         if left is not None:
             raise CreateStillSettling(left)
+    siblings = None
     if time.time() - draft.guardrails.related_checked_at >= deps.settings.duplicate_recheck_after_seconds:
         # Someone may have created the task since the preview: look again right before creating.
         duplicates, siblings = deps.creator.related(draft.story, acknowledged=draft.guardrails.acknowledged_duplicates)
         if duplicates:
             return duplicates
-        plan = plan_draft(draft, settings=deps.settings, templates_dir=deps.renderer.templates_dir, siblings=siblings)
+    plan = planned(siblings)  # once, with the freshest siblings
     reporter = deps.creator.reporter_for(email_of(client, draft.conversation.requester_id))
     task = deps.creator.request(plan, marker=marker, reporter=reporter)
     deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time()))  # before: its answer may be lost
