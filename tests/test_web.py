@@ -166,3 +166,22 @@ def test_a_request_from_another_workspace_is_refused(slack: SlackDriver, fake_sl
     assert refused.status == 403
     time.sleep(0.3)
     assert fake_slack.calls_to("views.open") == []
+
+
+def test_the_copy_for_a_lazy_listener_keeps_the_parsed_body_and_its_own_context() -> None:
+    """Bolt copies each request for its lazy listener (to_copyable, then a deep copy); ours shares the parsed body
+    (including the repair of a slash command whose text says "payload") instead of parsing and copying it again."""
+    import copy
+
+    from bot.web import SlackRequest
+
+    body = urlencode({"command": "/doe", "text": "payload KAN-1", "user_id": "U1", "team_id": "T1"})
+    request = SlackRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]})
+    request.context["delivery_id"] = "d-1"
+    copied = copy.deepcopy(request.to_copyable())
+    assert copied.body is request.body and copied.body["text"] == "payload KAN-1"
+    assert copied.raw_body == body and copied.context is not request.context
+    assert copied.context["delivery_id"] == "d-1" and copied.context.user_id == "U1"
+    copied.lazy_only = True
+    copied.context["listener_runner"] = object()
+    assert request.lazy_only is False and "listener_runner" not in request.context
