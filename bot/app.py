@@ -14,9 +14,10 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.creator import TaskCreator
 from bot.flow import FlowDeps
 from bot.flow.approvers import Approvers
+from bot.flow.sweeper import Sweeper
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
-from bot.jobs import build_broker, declare_step_actor, step_runner, use_queue
+from bot.jobs import RunsBeside, build_broker, declare_step_actor, step_runner, use_queue
 from bot.listeners import register_listeners
 from bot.observability import InstrumentedWebClient
 from bot.render import TaskRenderer
@@ -59,12 +60,33 @@ def build_store(settings: Settings) -> DraftStore:
     return MemoryDraftStore(ttl_seconds=settings.draft_ttl_seconds)
 
 
-def build_app(
+def build_deps(
     settings: Settings,
     *,
     jira: JiraGateway | None = None,
     store: DraftStore | None = None,
     renderer: TaskRenderer | None = None,
+) -> FlowDeps:
+    """What every flow step works with (bot/flow/__init__.py), each made once per process."""
+    jira = jira or LibraryJiraGateway(settings)
+    renderer = renderer or TaskRenderer(settings.doe_templates_dir)
+    return FlowDeps(
+        settings=settings,
+        jira=jira,
+        store=store or build_store(settings),
+        renderer=renderer,
+        creator=TaskCreator(settings=settings, jira=jira, renderer=renderer),
+        approvers=Approvers(settings),
+        executor=ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work"),
+    )
+
+
+def build_app(
+    settings: Settings,
+    *,
+    jira: JiraGateway | None = None,
+    store: DraftStore | None = None,
+    deps: FlowDeps | None = None,
     verify_requests: bool = True,
 ) -> App:
     """The Bolt app with its listeners. HTTP mode verifies Slack's signature; Socket Mode needs no signing secret.
@@ -72,18 +94,8 @@ def build_app(
     Listeners ack in the request's own thread (process_before_response: no hop through a pool, no polling for the
     ack) and name a lazy listener for the work after the ack. Bolt runs lazy listeners on its listener executor
     (DOE_WORKER_THREADS threads, made as needed), unless `build_web_app` sends them to the job queue."""
-    jira = jira or LibraryJiraGateway(settings)
-    renderer = renderer or TaskRenderer(settings.doe_templates_dir)
-    executor = ThreadPoolExecutor(max_workers=settings.doe_worker_threads, thread_name_prefix="doe-work")
-    deps = FlowDeps(
-        settings=settings,
-        jira=jira,
-        store=store or build_store(settings),
-        renderer=renderer,
-        creator=TaskCreator(settings=settings, jira=jira, renderer=renderer),
-        approvers=Approvers(settings),
-        executor=executor,
-    )
+    deps = deps or build_deps(settings, jira=jira, store=store)
+    executor = deps.executor
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
         client=build_slack_client(settings),
@@ -107,20 +119,34 @@ def build_web_app(
     settings: Settings, *, jira: JiraGateway | None = None, store: DraftStore | None = None
 ) -> tuple[App, RedisBroker | None]:
     """The app that answers Slack. With REDIS_URL its lazy listeners go to the job queue (bot/jobs.py), for the
-    worker processes; without, they run in its own threads."""
-    app = build_app(settings, jira=jira, store=store)
+    worker processes, which also run the sweeper; without, they run in its own threads, beside its own sweeper."""
+    deps = build_deps(settings, jira=jira, store=store)
+    app = build_app(settings, deps=deps)
     if not settings.redis_url:
+        Sweeper(deps, app.client).start()
         return app, None
     broker = build_broker(settings)
     use_queue(app, declare_step_actor(broker, _runs_in_workers))
     return app, broker
 
 
+def build_socket_app(settings: Settings) -> App:
+    """Socket Mode: one process, its lazy listeners in its own threads, beside its sweeper."""
+    deps = build_deps(settings)
+    app = build_app(settings, deps=deps, verify_requests=False)
+    Sweeper(deps, app.client).start()
+    return app
+
+
 def build_worker(
     settings: Settings, *, jira: JiraGateway | None = None, store: DraftStore | None = None
 ) -> tuple[RedisBroker, App]:
-    """A worker process's broker, with the actor that runs each job's step through the same listeners."""
-    app = build_app(settings, jira=jira, store=store, verify_requests=False)
+    """A worker process's broker, with the actor that runs each job's step through the same listeners, and the
+    sweeper, started and stopped with the worker (dramatiq's worker hooks)."""
+    deps = build_deps(settings, jira=jira, store=store)
+    app = build_app(settings, deps=deps, verify_requests=False)
     broker = build_broker(settings)
     declare_step_actor(broker, step_runner(app, request_class=SlackRequest))
+    sweeper = Sweeper(deps, app.client)
+    broker.add_middleware(RunsBeside(start=sweeper.start, stop=sweeper.stop))
     return broker, app

@@ -91,12 +91,12 @@ def worker_command(settings: Settings, *, processes: int | None = None) -> None:
 def socket(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import build_app
+    from bot.app import build_socket_app
 
     if settings.slack_app_token is None:
         print("doe-bot: configuration error: SLACK_APP_TOKEN is required for Socket Mode", file=sys.stderr)
         raise SystemExit(2)
-    app = build_app(settings)
+    app = build_socket_app(settings)
     log.info("doe-bot %s connecting in Socket Mode", __version__)
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 

@@ -117,8 +117,11 @@ class TaskCreator:
         """Send the create; if its answer is lost, look for the issue before reporting the outcome unknown."""
         try:
             return self.jira.create_task(task)
-        except JiraOutcomeUnknown:
-            created = self.jira.find_created(task)
+        except JiraOutcomeUnknown as unknown:
+            try:
+                created = self.jira.find_created(task)
+            except DoeError:
+                raise unknown from None  # still unknown: never reported as "nothing was created"
             if created is None:
                 raise
             return created

@@ -77,6 +77,33 @@ class CreateStillSettling(DoeError):
         )
 
 
+class LookupFailed(JiraUnavailable):
+    """Jira did not answer while doe-bot looked for the issue of an earlier create whose answer was lost."""
+
+    user_message = (
+        "Jira did not answer while doe-bot looked for the task from the last *Approve*, whose answer was lost. "
+        "Nothing new was sent; doe-bot keeps looking, and shows the task here if Jira made it."
+    )
+
+
+class CreateNotFound(DoeError):
+    """An Approve left unfinished (its worker stopped, or Redis dropped): its create is not in Jira."""
+
+    user_message = (
+        "The last *Approve* was interrupted before Jira confirmed it, and the task is not in Jira. "
+        "Click *Approve* to try again: doe-bot looks for it once more before creating it."
+    )
+
+
+class ApproveInterrupted(DoeError):
+    """Something unexpected stopped an Approve: a create may or may not have gone out."""
+
+    user_message = (
+        "Something went wrong on doe-bot's side while creating the task. If Jira made it, doe-bot finds it and "
+        "shows it here; clicking *Approve* again looks for it before creating another, so it cannot be made twice."
+    )
+
+
 class JiraRejected(DoeError):
     """Jira answered 4xx to a create: the reason, in Jira's own words, naming the field."""
 

@@ -122,6 +122,21 @@ class QueueLazyListenerRunner(LazyListenerRunner):
             self.fallback.run(function, request)
 
 
+class RunsBeside(dramatiq.Middleware):
+    """Something that runs beside the steps in each worker process (the sweeper, bot/flow/sweeper.py): started when
+    the worker has booted and stopped before it shuts down, through dramatiq's own worker hooks."""
+
+    def __init__(self, *, start: Callable[[], object], stop: Callable[[], object]) -> None:
+        self._start = start
+        self._stop = stop
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop()
+
+
 def step_runner(app: App, *, request_class: type[BoltRequest]) -> Callable[[dict[str, Any]], None]:
     """In a worker process: run one job's lazy function through `app`, as Bolt runs a lazy-only request."""
 

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # A create whose answer was lost may still land in Jira this long after it was sent: until then, Approve
     # looks for it and sends no other.
     doe_create_settle_seconds: int = Field(default=60, ge=0, le=3600)
+    # An Approve untouched this long was left by an instance that died mid-create (or a Redis that dropped): the
+    # sweeper, or the next click, looks the create up and ends it (bot/flow/sweeper.py).
+    doe_approving_stale_seconds: int = Field(default=90, ge=1, le=3600)
+    # How often each instance's sweeper looks for such drafts (one instance at a time holds its lease in Redis).
+    doe_sweep_interval_seconds: float = Field(default=15.0, gt=0, le=600)
 
     # Who may approve, edit or cancel besides the requester: Slack user ids (U…/W…) and user group ids (S…).
     doe_approvers: str = ""

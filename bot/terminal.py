@@ -316,7 +316,16 @@ def create_command(args: argparse.Namespace, *, settings: Settings, jira: JiraGa
     plan = prepared.plan
     draft_id = new_draft_id()
     if store is not None:
-        holder = store.claim_story(story.key, draft_id)
+        # The command line holds the story like a Slack form does (released below, or freed after
+        # ABANDONED_FORM_SECONDS if this process dies), so a /doe meanwhile is told who is on it.
+        requester = _requester(args, "create")
+        claim = Draft(
+            id=draft_id,
+            story_key=story.key,
+            story=story,
+            conversation=Conversation(requester_id=f"cli:{requester}", requester_name=requester, channel_id=""),
+        )
+        holder = store.claim_story(claim)
         if holder is not None:
             print(
                 f"refused: a draft for {story.key} is in flight in Slack, started by "
@@ -358,3 +367,4 @@ def create_command(args: argparse.Namespace, *, settings: Settings, jira: JiraGa
     finally:
         if store is not None:
             store.release_story(story.key, draft_id)
+            store.delete(draft_id)

@@ -75,8 +75,14 @@ TRANSITIONS = [
         lambda d: d.claim_for_approval(user_id="U0APP", user_name="ann"),
     ),
     ("create_sending", {DraftStatus.APPROVING}, DraftStatus.APPROVING, lambda d: d.create_sending(now=1.0)),
-    ("approved", {DraftStatus.APPROVING}, DraftStatus.APPROVED, lambda d: d.approved(key="KAN-31", url="u")),
+    (
+        "approved",
+        {DraftStatus.APPROVING, DraftStatus.PREVIEW},
+        DraftStatus.APPROVED,
+        lambda d: d.approved(key="KAN-31", url="u"),
+    ),
     ("approval_failed", {DraftStatus.APPROVING}, DraftStatus.PREVIEW, lambda d: d.approval_failed("down")),
+    ("create_not_landed", {DraftStatus.PREVIEW}, DraftStatus.PREVIEW, lambda d: d.create_not_landed()),
     ("starter_files_attached", {DraftStatus.APPROVED}, DraftStatus.APPROVED, lambda d: d.starter_files_attached()),
     ("cancel", {DraftStatus.EDITING, DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.cancel()),
     ("preview_not_posted", {DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.preview_not_posted()),
@@ -125,7 +131,10 @@ def test_the_transitions_record_what_they_say() -> None:
     assert draft.outcome.approved_by == "U0APP" and draft.outcome.approved_by_name == "ann"
     draft.approval_failed("Jira did not confirm", uncertain=True)
     assert draft.outcome.last_error == "Jira did not confirm" and draft.outcome.create_uncertain
-    assert draft.outcome.approved_by is None
+    assert draft.outcome.approved_by == "U0APP"  # if that create lands, it was ann's approval
+    draft.claim_for_approval(user_id="U0APP", user_name="ann")
+    draft.approval_failed("Jira refused", uncertain=False)
+    assert draft.outcome.approved_by is None and draft.outcome.approved_by_name is None
     draft.claim_for_approval(user_id="U0APP", user_name="ann")
     assert draft.outcome.last_error is None and draft.outcome.create_uncertain  # kept until the issue is found
     draft.approved(key="KAN-31", url="https://x/browse/KAN-31")

@@ -147,16 +147,23 @@ def build_duplicates_modal(*, draft_id: str, story: Story, duplicates: list[Rela
 
 
 def build_in_progress_text(*, story_key: str, holder: Draft, permalink: str | None) -> str:
-    where = f"<{permalink}|its preview>" if permalink else f"<#{holder.conversation.channel_id}>"
-    if holder.conversation.preview_ts:
+    """Who is already on the story, and where (their preview, the channel of their form, or the command line)."""
+    conversation = holder.conversation
+    if conversation.requester_id.startswith("cli:"):  # bot/terminal.py holds the story while it creates
+        return (
+            f"{slack_escape(conversation.requester_name)} is creating the DevOps task for "
+            f"*{slack_escape(story_key)}* from the command line right now. Wait a moment and run `/doe` again."
+        )
+    where = f"<{permalink}|its preview>" if permalink else f"<#{conversation.channel_id}>"
+    if conversation.preview_ts:
         return (
             f"*{slack_escape(story_key)}* already has a DevOps draft in progress, started by "
-            f"<@{holder.conversation.requester_id}>: see {where}. "
+            f"<@{conversation.requester_id}>: see {where}. "
             "Approve or cancel that one instead of starting another."
         )
     return (
-        f"<@{holder.conversation.requester_id}> is filling in the DevOps form for *{slack_escape(story_key)}* "
-        "right now. "
+        f"<@{conversation.requester_id}> is filling in the DevOps form for *{slack_escape(story_key)}* "
+        f"in {where} right now. "
         "Wait for their preview, or ask them to close the form."
     )
 

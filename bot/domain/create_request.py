@@ -26,6 +26,9 @@ EPIC_LINK_FIELD_NAME = "Epic Link"
 class CreatedIssue:
     key: str
     url: str
+    #: For an issue found rather than just created: how many attachments it has (None: not known). Zero means the
+    #: follow-up of its create (starter files, link back, comment) never ran, e.g. its worker died.
+    attachments: int | None = None
 
 
 @dataclass(frozen=True)

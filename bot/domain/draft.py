@@ -13,8 +13,11 @@ instances racing on the same draft cannot both make the same move.
                                                                          never reached Slack)
 
 Every state has a way out: LOADING and EDITING drafts stop holding their story after ABANDONED_FORM_SECONDS and
-expire with their TTL; an APPROVING draft left by an instance that died is taken over after
-APPROVING_STALE_SECONDS; APPROVED and CANCELLED are final.
+expire with their TTL; an APPROVING draft left by an instance that died (or by a Redis that dropped mid-Approve) is
+taken over once stale (DOE_APPROVING_STALE_SECONDS), by the next click or by the sweeper (bot/flow/sweeper.py),
+which looks the create up and ends the draft APPROVED or back in PREVIEW; APPROVED and CANCELLED are final.
+`unsettled` names the drafts the sweeper watches: APPROVING ones, and previews whose create's answer was lost while
+it may still land.
 
 Plain pydantic, no Slack, Jira or Redis in here.
 """
@@ -40,7 +43,9 @@ ABANDONED_FORM_SECONDS = 30 * 60
 #: How many submitted forms a draft remembers, to refuse their replays (one form, then one per Edit).
 FORMS_REMEMBERED = 20
 #: An APPROVING draft untouched this long was left by an instance that died mid-create: another may take over.
-APPROVING_STALE_SECONDS = 120
+#: The default of DOE_APPROVING_STALE_SECONDS; longer than an Approve can take (every Jira call has a timeout and
+#: the retries a budget, bot/gateways/jira_http.py).
+APPROVING_STALE_SECONDS = 90
 
 
 class DraftStatus(StrEnum):
@@ -217,8 +222,21 @@ class Draft(BaseModel):
         work a transition needs (the form's validation in the ack); the transition itself checks again."""
         return self.status in transition.sources  # type: ignore[attr-defined]
 
-    def approval_is_stale(self, now: float | None = None) -> bool:
-        return self.status is DraftStatus.APPROVING and (now or time.time()) - self.updated_at > APPROVING_STALE_SECONDS
+    def approval_is_stale(self, now: float | None = None, *, stale_seconds: float = APPROVING_STALE_SECONDS) -> bool:
+        return self.status is DraftStatus.APPROVING and (now or time.time()) - self.updated_at > stale_seconds
+
+    @property
+    def unsettled(self) -> bool:
+        """Is the outcome of this draft's Approve still to be found out? APPROVING (a create may be on its way, or
+        its instance died), or a preview whose create's answer was lost while it may still land. The store keeps
+        these in an index the sweeper reads."""
+        if self.status is DraftStatus.APPROVING:
+            return True
+        return (
+            self.status is DraftStatus.PREVIEW
+            and self.outcome.create_uncertain
+            and self.outcome.create_sent_at is not None
+        )
 
     # -- transitions ----------------------------------------------------------------------------------------
 
@@ -297,11 +315,18 @@ class Draft(BaseModel):
         self.status = DraftStatus.CANCELLED
 
     @transition(DraftStatus.PREVIEW, DraftStatus.APPROVING)
-    def claim_for_approval(self, *, user_id: str, user_name: str | None, now: float | None = None) -> bool:
+    def claim_for_approval(
+        self,
+        *,
+        user_id: str,
+        user_name: str | None,
+        now: float | None = None,
+        stale_seconds: float = APPROVING_STALE_SECONDS,
+    ) -> bool:
         """Approve: only one click creates. An APPROVING draft may be claimed only once it is stale (its instance
         died mid-create). Returns True when it was taken over: the earlier create may have reached Jira."""
         taken_over = self.status is DraftStatus.APPROVING
-        if taken_over and not self.approval_is_stale(now):
+        if taken_over and not self.approval_is_stale(now, stale_seconds=stale_seconds):
             raise NotInState("claim_for_approval", self.status)
         self.status = DraftStatus.APPROVING
         self.outcome.approved_by = user_id
@@ -324,8 +349,10 @@ class Draft(BaseModel):
         left = sent + settle_seconds - now
         return left if left > 0 else None
 
-    @transition(DraftStatus.APPROVING)
+    @transition(DraftStatus.APPROVING, DraftStatus.PREVIEW)
     def approved(self, *, key: str, url: str) -> None:
+        """The issue exists. Also from PREVIEW: a create whose answer came late, after the draft was given back its
+        buttons (by the sweeper or a failed attempt), is still the issue of this draft."""
         self.status = DraftStatus.APPROVED
         self.outcome.created_key = key
         self.outcome.created_url = url
@@ -338,11 +365,18 @@ class Draft(BaseModel):
         so the next Approve looks for the issue before sending another; `may_still_land`: its answer was lost, so
         the issue may yet appear, and no other create is sent within the settle window (`settling`)."""
         self.status = DraftStatus.PREVIEW
-        self.outcome.approved_by = None
+        if not uncertain:  # an uncertain create went out on the approver's behalf: if it lands, it is theirs
+            self.outcome.approved_by = self.outcome.approved_by_name = None
         self.outcome.last_error = reason
         self.outcome.create_uncertain = self.outcome.create_uncertain or uncertain
         if not may_still_land:
             self.outcome.create_sent_at = None
+
+    @transition(DraftStatus.PREVIEW)
+    def create_not_landed(self) -> None:
+        """The settle window of a lost create passed and the issue is not in Jira: the sweeper stops looking. The
+        next Approve still looks for it first (`create_uncertain` stays) before sending another."""
+        self.outcome.create_sent_at = None
 
     @transition(DraftStatus.APPROVED)
     def starter_files_attached(self) -> None:

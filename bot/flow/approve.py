@@ -4,24 +4,38 @@ link back to Slack and the comment on the story.
 Once: the draft is claimed with a compare-and-set (double clicks, two people, two instances); a create whose
 answer was lost is looked up (by its marker label, through the story's links, which Jira's lagging search index
 does not delay) before anything is sent again; an APPROVING draft left behind by a crashed instance is taken over
-after APPROVING_STALE_SECONDS and looked up the same way.
+once stale and looked up the same way.
+
+Every claimed draft ends where its requester can see it: created (the key on the preview, else in a new message),
+or back to its buttons with the reason. Nothing here says that nothing was created unless that is known. When this
+step cannot finish (its worker killed, Redis gone mid-way), the sweeper (bot/flow/sweeper.py) calls
+`resolve_unsettled`, which looks the create up, never sends one, and ends the draft the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.domain.draft import Draft
+from bot.domain.draft import Draft, DraftStatus
 from bot.domain.models import SiblingTask
 from bot.domain.related import RelatedIssue
-from bot.errors import CreateStillSettling, DoeError, JiraOutcomeUnknown
+from bot.errors import (
+    ApproveInterrupted,
+    CreateNotFound,
+    CreateStillSettling,
+    DoeError,
+    DraftUnreadable,
+    JiraOutcomeUnknown,
+    LookupFailed,
+)
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
-from bot.flow.slack_io import email_of, permalink, tell, update_message
+from bot.flow.slack_io import email_of, permalink, show_outcome, tell, update_message
 from bot.flow.start import release_story_quietly
 from bot.gateways.jira_gateway import CreatedIssue
 from bot.observability import DRAFTS
@@ -29,12 +43,22 @@ from bot.planner import TaskPlan, marker_label, plan_draft
 
 log = logging.getLogger(__name__)
 
+#: What an attempt ends with: the issue (found or created), its plan, and whether this attempt created it; or the
+#: DevOps tasks that appeared for the story meanwhile (nothing created).
+Outcome = tuple[CreatedIssue, TaskPlan, bool] | list[RelatedIssue]
+
+
+class TakenOver(Exception):
+    """The draft is no longer this step's to finish (the sweeper or another click took it over as stale)."""
+
 
 def approve(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) -> None:
     if not may_act(deps, client, draft=deps.store.get(draft_id), actor=actor, verb="approve"):
         return
+    stale = deps.settings.doe_approving_stale_seconds
     claimed = deps.store.apply(
-        draft_id, lambda d: d.claim_for_approval(user_id=actor.user_id, user_name=actor.user_name)
+        draft_id,
+        lambda d: d.claim_for_approval(user_id=actor.user_id, user_name=actor.user_name, stale_seconds=stale),
     )
     if claimed is None:
         explain_refusal(deps, client, actor=actor, draft=deps.store.get(draft_id))
@@ -43,56 +67,195 @@ def approve(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) -
     channel = actor.channel_id or draft.conversation.channel_id
     ts = actor.message_ts or draft.conversation.preview_ts
     update_message(client, channel=channel, ts=ts, message=blocks.build_working_message(draft))
+    look_first = draft.outcome.create_uncertain or taken_over
+    _conclude(
+        deps,
+        client,
+        draft=draft,
+        user_id=actor.user_id,
+        channel=channel,
+        ts=ts,
+        attempt=lambda: _create(deps, client, draft=draft, look_first=look_first),
+    )
+
+
+def resolve_unsettled(deps: FlowDeps, client: WebClient, *, draft_id: str) -> None:
+    """The sweeper, for one draft whose Approve outcome is unknown (`Draft.unsettled`). Never sends a create.
+
+    - APPROVING and stale (its worker died, or Redis dropped mid-Approve): taken over, looked up, and ended: the
+      key shown, or the buttons back with the reason.
+    - A preview whose create's answer was lost: if the issue landed since, the draft is approved and the key shown
+      without waiting for a click; once the settle window has passed without it, the sweeper stops looking."""
     try:
-        outcome = _create(deps, client, draft=draft, look_first=draft.outcome.create_uncertain or taken_over)
+        draft = deps.store.get(draft_id)
+    except DraftUnreadable:
+        draft = None
+    if draft is None or not draft.unsettled:
+        deps.store.forget_unsettled(draft_id)
+        return
+    if draft.status is DraftStatus.APPROVING:
+        approver = draft.outcome.approved_by or draft.conversation.requester_id
+        stale = deps.settings.doe_approving_stale_seconds
+        claimed = deps.store.apply(
+            draft_id,
+            lambda d: d.claim_for_approval(user_id=approver, user_name=d.outcome.approved_by_name, stale_seconds=stale),
+        )
+        if claimed is None:
+            return  # still at work somewhere, or finished meanwhile
+        log.info("approval of %s was left unfinished: looking it up", draft.story_key)
+        conversation = claimed.draft.conversation
+        _conclude(
+            deps,
+            client,
+            draft=claimed.draft,
+            user_id=approver,
+            channel=conversation.channel_id,
+            ts=conversation.preview_ts,
+            attempt=lambda: _look_up(deps, claimed.draft, give_up=True),
+        )
+        return
+    found = _look_up(deps, draft, give_up=False)
+    if isinstance(found, tuple):
+        log.info("the create of %s that had lost its answer landed: %s", draft.story_key, found[0].key)
+        conversation = draft.conversation
+        approver = draft.outcome.approved_by or conversation.requester_id
+        _created(
+            deps,
+            client,
+            draft=draft,
+            outcome=found,
+            user_id=approver,
+            channel=conversation.channel_id,
+            ts=conversation.preview_ts,
+        )
+    elif draft.settling(now=time.time(), settle_seconds=deps.settings.doe_create_settle_seconds) is None:
+        deps.store.apply(draft_id, lambda d: d.create_not_landed())
+
+
+def _conclude(
+    deps: FlowDeps,
+    client: WebClient,
+    *,
+    draft: Draft,
+    user_id: str,
+    channel: str | None,
+    ts: str | None,
+    attempt: Callable[[], Outcome],
+) -> None:
+    """Run an attempt on a claimed draft and end the draft by what it found, in every case."""
+    try:
+        outcome = attempt()
+    except TakenOver:
+        log.warning("approval of %s was taken over meanwhile: this attempt sent nothing", draft.story_key)
+        return
     except DoeError as exc:
-        _failed(deps, client, draft=draft, actor=actor, channel=channel, ts=ts, exc=exc)
+        _failed(deps, client, draft=draft, user_id=user_id, channel=channel, ts=ts, exc=exc)
+        return
+    except Exception:
+        log.exception("approval of %s interrupted", draft.story_key)
+        _failed(deps, client, draft=draft, user_id=user_id, channel=channel, ts=ts, exc=ApproveInterrupted())
         return
     if isinstance(outcome, list):
         _superseded(deps, client, draft=draft, duplicates=outcome, channel=channel, ts=ts)
         return
-    created, plan = outcome
-    done = deps.store.apply(draft_id, lambda d: d.approved(key=created.key, url=created.url))
+    _created(deps, client, draft=draft, outcome=outcome, user_id=user_id, channel=channel, ts=ts)
+
+
+def _planned(deps: FlowDeps, draft: Draft, siblings: dict[str, list[SiblingTask]] | None = None) -> TaskPlan:
+    return plan_draft(draft, settings=deps.settings, templates_dir=deps.renderer.templates_dir, siblings=siblings)
+
+
+def _look_up(deps: FlowDeps, draft: Draft, *, give_up: bool) -> Outcome | None:
+    """Did an earlier create of this draft reach Jira? The issue and its plan, else None (`give_up`: raise
+    CreateNotFound instead, with what the user can do)."""
+    assert draft.story
+    plan = _planned(deps, draft)
+    try:
+        found = deps.creator.find_earlier(deps.creator.request(plan, marker=marker_label(draft.id), reporter=None))
+    except DoeError as exc:
+        raise LookupFailed() from exc
+    if found is not None:
+        return found, plan, False
+    if give_up:
+        raise CreateNotFound()
+    return None
+
+
+def _create(deps: FlowDeps, client: WebClient, *, draft: Draft, look_first: bool) -> Outcome:
+    """The issue (found or created), or the DevOps tasks that appeared meanwhile (nothing created)."""
+    assert draft.story
+    if look_first:
+        found = _look_up(deps, draft, give_up=False)
+        if found is not None:
+            return found
+        left = draft.settling(now=time.time(), settle_seconds=deps.settings.doe_create_settle_seconds)
+        if left is not None:
+            raise CreateStillSettling(left)
+    siblings = None
+    if _recheck_due(deps, draft):
+        # Someone may have created the task since the preview: look again right before creating.
+        duplicates, siblings = deps.creator.related(draft.story, acknowledged=draft.guardrails.acknowledged_duplicates)
+        if duplicates:
+            return duplicates
+    plan = _planned(deps, draft, siblings)  # once, with the freshest siblings
+    reporter = deps.creator.reporter_for(email_of(client, draft.conversation.requester_id))
+    task = deps.creator.request(plan, marker=marker_label(draft.id), reporter=reporter)
+    # Written before sending, as its answer may be lost; and a fence: a draft taken over meanwhile is not ours.
+    if deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time())) is None:
+        raise TakenOver()
+    return deps.creator.create_once(task), plan, True
+
+
+def _recheck_due(deps: FlowDeps, draft: Draft) -> bool:
+    """Search Jira again before creating? When the last search is older than DUPLICATE_RECHECK_AFTER_SECONDS, and
+    whenever the story's claim no longer names this draft: another draft for the story was started since (a form
+    left open past ABANDONED_FORM_SECONDS frees its story), and may have created the task."""
+    if time.time() - draft.guardrails.related_checked_at >= deps.settings.duplicate_recheck_after_seconds:
+        return True
+    try:
+        return deps.store.story_holder(draft.story_key) != draft.id
+    except DoeError:
+        return True
+
+
+def _created(
+    deps: FlowDeps,
+    client: WebClient,
+    *,
+    draft: Draft,
+    outcome: tuple[CreatedIssue, TaskPlan, bool],
+    user_id: str,
+    channel: str | None,
+    ts: str | None,
+) -> None:
+    """The issue exists: record it, show its key, then its follow-up (for an issue found rather than created,
+    only when that never ran: it has no attachments yet)."""
+    created, plan, fresh = outcome
+    try:
+        done = deps.store.apply(draft.id, lambda d: d.approved(key=created.key, url=created.url))
+    except DoeError as exc:  # Redis is gone: the key is shown anyway; the sweeper records it once Redis is back
+        log.warning("created %s but could not record it (%s)", created.key, type(exc).__name__)
+        done = None
     if done is not None:
         final = done.draft
-    else:  # the draft expired meanwhile: the issue exists, say so anyway
+    else:  # the draft expired, or could not be written: the issue exists, say so anyway
         final = draft.model_copy(deep=True)
         final.approved(key=created.key, url=created.url)
     log.info("created %s for %s", created.key, draft.story_key)
     DRAFTS.labels("approved").inc()
     release_story_quietly(deps, final)
-    _follow_up(deps, client, draft=final, plan=plan, created=created, actor=actor, channel=channel, ts=ts)
-
-
-def _create(
-    deps: FlowDeps, client: WebClient, *, draft: Draft, look_first: bool
-) -> tuple[CreatedIssue, TaskPlan] | list[RelatedIssue]:
-    """The issue (found or created) and its plan, or the DevOps tasks that appeared meanwhile (nothing created)."""
-    assert draft.story
-    marker = marker_label(draft.id)
-
-    def planned(siblings: dict[str, list[SiblingTask]] | None = None) -> TaskPlan:
-        return plan_draft(draft, settings=deps.settings, templates_dir=deps.renderer.templates_dir, siblings=siblings)
-
-    if look_first:
-        earlier = planned()
-        found = deps.creator.find_earlier(deps.creator.request(earlier, marker=marker, reporter=None))
-        if found is not None:
-            return found, earlier
-        left = draft.settling(now=time.time(), settle_seconds=deps.settings.doe_create_settle_seconds)
-        if left is not None:
-            raise CreateStillSettling(left)
-    siblings = None
-    if time.time() - draft.guardrails.related_checked_at >= deps.settings.duplicate_recheck_after_seconds:
-        # Someone may have created the task since the preview: look again right before creating.
-        duplicates, siblings = deps.creator.related(draft.story, acknowledged=draft.guardrails.acknowledged_duplicates)
-        if duplicates:
-            return duplicates
-    plan = planned(siblings)  # once, with the freshest siblings
-    reporter = deps.creator.reporter_for(email_of(client, draft.conversation.requester_id))
-    task = deps.creator.request(plan, marker=marker, reporter=reporter)
-    deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time()))  # before: its answer may be lost
-    return deps.creator.create_once(task), plan
+    follow_up = fresh or created.attachments == 0
+    attaching = follow_up and bool(plan.starter_files) and not final.outcome.starter_attached
+    show_outcome(
+        client,
+        channel=channel,
+        ts=ts,
+        message=blocks.build_approved_message(final, attaching=attaching),
+        user_id=user_id,
+        text=f"*<{created.url}|{created.key}>* was created in Jira for {final.story_key}.",
+    )
+    if follow_up:
+        _follow_up(deps, client, draft=final, plan=plan, created=created, user_id=user_id, channel=channel, ts=ts)
 
 
 def _follow_up(
@@ -102,21 +265,22 @@ def _follow_up(
     draft: Draft,
     plan: TaskPlan,
     created: CreatedIssue,
-    actor: Actor,
+    user_id: str,
     channel: str | None,
     ts: str | None,
 ) -> None:
     """The key is shown at once; the starter files and the links that follow take a few more Jira calls."""
-    attaching = bool(plan.starter_files) and not draft.outcome.starter_attached
-    update_message(client, channel=channel, ts=ts, message=blocks.build_approved_message(draft, attaching=attaching))
-    if attaching:
+    if plan.starter_files and not draft.outcome.starter_attached:
         problem = deps.creator.attach_starter_files(created.key, plan)
         if problem is None:
-            deps.store.apply(draft.id, lambda d: d.starter_files_attached())
+            try:
+                deps.store.apply(draft.id, lambda d: d.starter_files_attached())
+            except DoeError:
+                log.info("starter files of %s attached; the draft could not record it", created.key)
         message = blocks.build_approved_message(draft, attach_problem=problem)
         update_message(client, channel=channel, ts=ts, message=message)
         if problem:
-            tell(client, user_id=actor.user_id, channel_id=channel, text=problem)
+            tell(client, user_id=user_id, channel_id=channel, text=problem)
     approver = draft.outcome.approved_by_name or draft.outcome.approved_by or "someone"
     link = permalink(client, channel=channel, ts=ts) if deps.settings.doe_link_back_to_slack else None
     deps.creator.trace(created, story_key=draft.story_key, approver=approver, permalink=link)
@@ -127,24 +291,33 @@ def _failed(
     client: WebClient,
     *,
     draft: Draft,
-    actor: Actor,
+    user_id: str,
     channel: str | None,
     ts: str | None,
     exc: DoeError,
 ) -> None:
-    """Nothing (known to be) created: the draft goes back to PREVIEW, the buttons come back, the user is told."""
+    """Nothing known to be created: the draft goes back to PREVIEW, the buttons come back, the user is told why.
+    When a create may have gone out (`uncertain`), the next Approve looks for it first."""
     log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
     reason = exc.user_message
-    uncertain = isinstance(exc, JiraOutcomeUnknown | CreateStillSettling)
-    may_still_land = isinstance(exc, CreateStillSettling) or (isinstance(exc, JiraOutcomeUnknown) and not exc.answered)
-    restored = deps.store.apply(
-        draft.id, lambda d: d.approval_failed(reason, uncertain=uncertain, may_still_land=may_still_land)
+    uncertain = isinstance(exc, JiraOutcomeUnknown | CreateStillSettling | LookupFailed | ApproveInterrupted)
+    may_still_land = isinstance(exc, CreateStillSettling | LookupFailed | ApproveInterrupted) or (
+        isinstance(exc, JiraOutcomeUnknown) and not exc.answered
     )
+    try:
+        restored = deps.store.apply(
+            draft.id, lambda d: d.approval_failed(reason, uncertain=uncertain, may_still_land=may_still_land)
+        )
+    except DoeError:
+        # The draft store is gone too: it stays "creating" there, and the sweeper ends it once the store is back.
+        text = f"{reason}\ndoe-bot can't record this right now; the outcome will show on the preview within minutes."
+        tell(client, user_id=user_id, channel_id=channel, text=text)
+        return
     shown = restored.draft if restored is not None else draft
     text, preview = blocks.build_preview_message(shown, notes=[f"Last Approve failed: {reason}"])
-    update_message(client, channel=channel, ts=ts, message=(text, preview))
     kept = f"{reason}\nThe draft is kept: click *Approve* to try again."
-    tell(client, user_id=actor.user_id, channel_id=channel, text=kept)
+    if show_outcome(client, channel=channel, ts=ts, message=(text, preview), user_id=user_id, text=kept):
+        tell(client, user_id=user_id, channel_id=channel, text=kept)
 
 
 def _superseded(

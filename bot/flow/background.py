@@ -27,7 +27,7 @@ from bot.observability import STEP_SECONDS, correlated
 
 log = logging.getLogger(__name__)
 
-UNEXPECTED = "Something went wrong on doe-bot's side. Nothing was created in Jira; please try again."
+UNEXPECTED = "Something went wrong on doe-bot's side; please try again."
 
 F = TypeVar("F", bound=Callable[..., None])
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
 from bot import blocks
 from bot.domain.draft import Draft
@@ -18,6 +19,20 @@ log = logging.getLogger(__name__)
 CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
 Message = tuple[str, list[Any]]
+
+#: Slack errors after which the same chat.update may well work a moment later (HTTP 429 and 5xx answers too).
+#: Rate limits are first retried inside slack_sdk (RateLimitErrorRetryHandler, bot/app.py).
+TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+#: How hard an outcome (created, failed) is pushed onto the preview before the requester is told in a new message.
+OUTCOME_ATTEMPTS = 4
+OUTCOME_DEADLINE_SECONDS = 20.0
+
+
+def _transient(exc: BaseException) -> bool:
+    if not isinstance(exc, SlackApiError):
+        return False
+    status = getattr(exc.response, "status_code", 200)
+    return exc.response.get("error") in TRANSIENT or status == 429 or status >= 500
 
 
 def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: str) -> None:
@@ -34,15 +49,45 @@ def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: str) 
         log.error("could not reach user %s: %s", user_id, exc.response.get("error"))
 
 
-def update_message(client: WebClient, *, channel: str | None, ts: str | None, message: Message) -> None:
-    """Replace a message in place (the preview). A failure is logged: the draft's state already says the truth."""
+def update_message(
+    client: WebClient, *, channel: str | None, ts: str | None, message: Message, attempts: int = 1
+) -> bool:
+    """Replace a message in place (the preview); True when Slack took it. Up to `attempts` tries, with back-off,
+    when Slack's error is passing. A failure is logged: the draft's state already says the truth."""
     if not channel or not ts:
-        return
+        return False
     text, message_blocks = message
     try:
-        client.chat_update(channel=channel, ts=ts, text=text, blocks=message_blocks)
+        for attempt in Retrying(
+            stop=stop_after_attempt(attempts) | stop_after_delay(OUTCOME_DEADLINE_SECONDS),
+            wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        ):
+            with attempt:
+                client.chat_update(channel=channel, ts=ts, text=text, blocks=message_blocks)
     except SlackApiError as exc:
         log.warning("chat.update failed: %s", exc.response.get("error"))
+        return False
+    return True
+
+
+def show_outcome(
+    client: WebClient, *, channel: str | None, ts: str | None, message: Message, user_id: str, text: str
+) -> bool:
+    """A final outcome of Approve (the key, or a failure with the buttons back) on the preview, retried with
+    back-off; True when the preview shows it. Else `text` reaches the requester in a new message: a reply in the
+    preview's thread, else privately (ephemeral, else a DM)."""
+    if update_message(client, channel=channel, ts=ts, message=message, attempts=OUTCOME_ATTEMPTS):
+        return True
+    if channel and ts:
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=ts, text=f"<@{user_id}> {text}")
+            return False
+        except SlackApiError as exc:
+            log.info("thread reply failed (%s); telling the requester privately", exc.response.get("error"))
+    tell(client, user_id=user_id, channel_id=channel, text=text)
+    return False
 
 
 def show_in_modal(

@@ -102,7 +102,7 @@ def _load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: st
     view_id = draft.conversation.view_id
     key = draft.story_key
     try:
-        holder = deps.store.claim_story(key, draft.id)
+        holder = deps.store.claim_story(draft)  # the draft is saved with its claim, before any Jira call
         if holder is not None:
             link = permalink(client, channel=holder.conversation.channel_id, ts=holder.conversation.preview_ts)
             text = blocks.build_in_progress_text(story_key=key, holder=holder, permalink=link)

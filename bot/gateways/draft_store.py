@@ -49,8 +49,14 @@ class DraftStore(Protocol):
         None when the draft is gone or not in a state the transition may start from; then nothing changed."""
         ...
 
-    def claim_story(self, story_key: str, draft_id: str) -> Draft | None:
-        """Make `draft_id` the story's one in-flight draft, unless another draft still holds it: then return that."""
+    def claim_story(self, draft: Draft) -> Draft | None:
+        """Make `draft` its story's one in-flight draft, saving the draft in the same atomic write, unless another
+        draft still holds the story: then return that one, and save nothing. The claim and the draft it names exist
+        from the same moment, so a second requester always finds the first one's draft behind the claim."""
+        ...
+
+    def story_holder(self, story_key: str) -> str | None:
+        """The id of the draft the story's claim names (None when free)."""
         ...
 
     def release_story(self, story_key: str, draft_id: str) -> None:
@@ -60,7 +66,15 @@ class DraftStore(Protocol):
     def claim_once(self, token: str, owner: str, *, ttl_seconds: int = 600) -> bool:
         """True if `owner` holds `token` (it is the first to ask within the TTL, or asked before): one delivery of
         a Slack request owns its trigger_id, so a copy Slack re-sends is dropped, while the same delivery handed
-        out again by the job queue still runs."""
+        out again by the job queue still runs. Also the sweeper's lease: its holder asks again to keep it."""
+        ...
+
+    def unsettled(self, *, limit: int = 100) -> list[str]:
+        """Ids of drafts whose Approve outcome is still to be found out (`Draft.unsettled`), oldest first."""
+        ...
+
+    def forget_unsettled(self, draft_id: str) -> None:
+        """Drop an id from that index (its draft is gone)."""
         ...
 
     def ping(self) -> bool: ...
@@ -74,12 +88,20 @@ class MemoryDraftStore:
         self._items: dict[str, tuple[float, str]] = {}
         self._stories: dict[str, str] = {}
         self._seen: dict[str, tuple[float, str]] = {}
+        self._unsettled: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def save(self, draft: Draft) -> None:
         draft.updated_at = time.time()
         with self._lock:
-            self._items[draft.id] = (time.monotonic() + self._ttl, draft.model_dump_json())
+            self._write_locked(draft)
+
+    def _write_locked(self, draft: Draft) -> None:
+        self._items[draft.id] = (time.monotonic() + self._ttl, draft.model_dump_json())
+        if draft.unsettled:
+            self._unsettled[draft.id] = draft.updated_at
+        else:
+            self._unsettled.pop(draft.id, None)
 
     def get(self, draft_id: str) -> Draft | None:
         with self._lock:
@@ -104,18 +126,24 @@ class MemoryDraftStore:
             draft = self._get_locked(draft_id)
             applied = _run(draft, step) if draft is not None else None
             if applied is not None:
-                self._items[draft_id] = (time.monotonic() + self._ttl, applied.draft.model_dump_json())
+                self._write_locked(applied.draft)
             return applied
 
-    def claim_story(self, story_key: str, draft_id: str) -> Draft | None:
+    def claim_story(self, draft: Draft) -> Draft | None:
         with self._lock:
-            holder_id = self._stories.get(story_key)
-            if holder_id and holder_id != draft_id:
+            holder_id = self._stories.get(draft.story_key)
+            if holder_id and holder_id != draft.id:
                 holder = self._get_locked(holder_id)
                 if holder is not None and holder.holds_story():
                     return holder
-            self._stories[story_key] = draft_id
+            draft.updated_at = time.time()
+            self._write_locked(draft)
+            self._stories[draft.story_key] = draft.id
             return None
+
+    def story_holder(self, story_key: str) -> str | None:
+        with self._lock:
+            return self._stories.get(story_key)
 
     def release_story(self, story_key: str, draft_id: str) -> None:
         with self._lock:
@@ -127,7 +155,17 @@ class MemoryDraftStore:
         with self._lock:
             self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
             held = self._seen.setdefault(token, (now + ttl_seconds, owner))
+            if held[1] == owner:
+                self._seen[token] = (now + ttl_seconds, owner)
             return held[1] == owner
+
+    def unsettled(self, *, limit: int = 100) -> list[str]:
+        with self._lock:
+            return sorted(self._unsettled, key=self._unsettled.__getitem__)[:limit]
+
+    def forget_unsettled(self, draft_id: str) -> None:
+        with self._lock:
+            self._unsettled.pop(draft_id, None)
 
     def ping(self) -> bool:
         return True
@@ -135,7 +173,9 @@ class MemoryDraftStore:
 
 class RedisDraftStore:
     """Drafts as JSON under `<namespace>:draft:<id>` with a TTL; any instance can continue any draft.
-    `<namespace>:story:<KEY>` names a story's in-flight draft."""
+    `<namespace>:story:<KEY>` names a story's in-flight draft; `<namespace>:unsettled` (a sorted set, by last
+    change) the drafts whose Approve outcome is still to be found out, written in the same transaction as each
+    draft, for the sweeper."""
 
     def __init__(self, client: redis.Redis, *, ttl_seconds: int, namespace: str = "doe") -> None:
         self._redis = client
@@ -144,10 +184,14 @@ class RedisDraftStore:
         self.story_prefix = f"{namespace}:story:"
         self.seen_prefix = f"{namespace}:seen:"
         self.quarantine_prefix = f"{namespace}:quarantine:"
-        # Set-if-absent, then compare: does `owner` hold the token? (One round trip, on any Redis version.)
+        self.unsettled_key = f"{namespace}:unsettled"
+        # Set-if-absent, then compare: does `owner` hold the token? Its owner asking again keeps it for another TTL.
+        # (One round trip, on any Redis version.)
         self._claim_once = client.register_script(
             "local held = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
-            "if held then return 1 end return redis.call('GET', KEYS[1]) == ARGV[1] and 1 or 0"
+            "if held then return 1 end "
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end "
+            "return 0"
         )
         # Compare-and-delete: only the holder releases the story.
         self._release = client.register_script(
@@ -168,9 +212,19 @@ class RedisDraftStore:
     def save(self, draft: Draft) -> None:
         draft.updated_at = time.time()
         try:
-            self._redis.set(self._key(draft.id), draft.model_dump_json(), ex=self._ttl)
+            with self._redis.pipeline() as pipe:  # MULTI/EXEC: the draft and its index entry together
+                self._write(pipe, draft)
+                pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
+
+    def _write(self, pipe: Pipeline, draft: Draft) -> None:
+        """Queue the writes of one draft: its JSON, and its place in the index of unsettled drafts."""
+        pipe.set(self._key(draft.id), draft.model_dump_json(), ex=self._ttl)
+        if draft.unsettled:
+            pipe.zadd(self.unsettled_key, {draft.id: draft.updated_at})
+        else:
+            pipe.zrem(self.unsettled_key, draft.id)
 
     def get(self, draft_id: str) -> Draft | None:
         try:
@@ -195,7 +249,10 @@ class RedisDraftStore:
 
     def delete(self, draft_id: str) -> None:
         try:
-            self._redis.delete(self._key(draft_id))
+            with self._redis.pipeline() as pipe:
+                pipe.delete(self._key(draft_id))
+                pipe.zrem(self.unsettled_key, draft_id)
+                pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
@@ -210,7 +267,7 @@ class RedisDraftStore:
                 pipe.unwatch()
                 return None
             pipe.multi()
-            pipe.set(key, applied.draft.model_dump_json(), ex=self._ttl)
+            self._write(pipe, applied.draft)
             pipe.execute()
             return applied
 
@@ -229,26 +286,39 @@ class RedisDraftStore:
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 
-    def claim_story(self, story_key: str, draft_id: str) -> Draft | None:
-        """`doe:story:<KEY>` names the story's in-flight draft; set under WATCH so two instances cannot both win."""
-        key = self.story_prefix + story_key
+    def claim_story(self, draft: Draft) -> Draft | None:
+        """`doe:story:<KEY>` names the story's in-flight draft. Under WATCH (the claim and the holder's draft), the
+        claim and the new draft are written in one MULTI/EXEC: two instances cannot both win, and no claim ever
+        names a draft that does not exist yet."""
+        key = self.story_prefix + draft.story_key
 
         def attempt(pipe: Pipeline) -> Draft | None:
             holder_id = pipe.get(key)
-            if holder_id is not None and holder_id.decode() != draft_id:
+            if holder_id is not None and holder_id.decode() != draft.id:
+                pipe.watch(self._key(holder_id.decode()))
+                raw = pipe.get(self._key(holder_id.decode()))
                 try:
-                    holder = self.get(holder_id.decode())
+                    holder = self._read(holder_id.decode(), raw) if raw is not None else None
                 except DraftUnreadable:
                     holder = None  # set aside: it holds nothing
                 if holder is not None and holder.holds_story():
                     pipe.unwatch()
                     return holder
+            draft.updated_at = time.time()
             pipe.multi()
-            pipe.set(key, draft_id, ex=self._ttl)
+            self._write(pipe, draft)
+            pipe.set(key, draft.id, ex=self._ttl)
             pipe.execute()
             return None
 
         return self._watched(key, attempt)
+
+    def story_holder(self, story_key: str) -> str | None:
+        try:
+            held = self._redis.get(self.story_prefix + story_key)
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+        return held.decode() if held is not None else None
 
     def release_story(self, story_key: str, draft_id: str) -> None:
         try:
@@ -259,6 +329,18 @@ class RedisDraftStore:
     def claim_once(self, token: str, owner: str, *, ttl_seconds: int = 600) -> bool:
         try:
             return bool(self._claim_once(keys=[self.seen_prefix + token], args=[owner, ttl_seconds]))
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def unsettled(self, *, limit: int = 100) -> list[str]:
+        try:
+            return [i.decode() for i in self._redis.zrange(self.unsettled_key, 0, limit - 1)]
+        except redis.RedisError as exc:
+            raise StoreUnavailable() from exc
+
+    def forget_unsettled(self, draft_id: str) -> None:
+        try:
+            self._redis.zrem(self.unsettled_key, draft_id)
         except redis.RedisError as exc:
             raise StoreUnavailable() from exc
 

@@ -528,6 +528,7 @@ class FakeJira:
         self._next_link_id = 10100
         self._faults: list[dict[str, Any]] = []
         self._fail_after_create = 0
+        self._answers_after_create: list[_Response] = []
         self._clock = 0
         self._connections: set[Any] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -809,6 +810,20 @@ class FakeJira:
         """The next ``times`` good ``POST /issue`` create the issue, then drop the connection unanswered."""
         with self._lock:
             self._fail_after_create += times
+
+    def answer_after_create(
+        self, *, status: int = 201, body: bytes | str | dict[str, Any] = b"", content_type: str | None = None
+    ) -> None:
+        """The next good ``POST /issue`` creates the issue, then answers ``status`` with ``body`` instead of its
+        key: a 201 with an empty body, a proxy's HTML page, JSON without "key" (what a broken proxy or gateway in
+        front of Jira can send after Jira acted)."""
+        if isinstance(body, dict):
+            response = _Response(status, _dumps(body), content_type or JSON_TYPE, {})
+        else:
+            data = body.encode() if isinstance(body, str) else body
+            response = _Response(status, data, content_type or "text/html;charset=UTF-8", {})
+        with self._lock:
+            self._answers_after_create.append(response)
 
     # ------------------------------------------------------------------------------------------ internals
 
@@ -1222,6 +1237,7 @@ class FakeJira:
                 and (self._issue_type({"id": r["issuetype"]}) or {}).get("subtask")
             ],
             "components": [self._render_component(record["project"], c) for c in record.get("components", [])],
+            "attachment": [a for a, _ in self._attachments.get(record["key"], [])],
             "assignee": self._user(record["assignee"]),
             "reporter": self._user(record["reporter"] or "__bot__"),
             "creator": self._user("__bot__"),  # who called POST /issue, whoever the reporter is
@@ -2035,6 +2051,8 @@ class FakeJira:
         if self._fail_after_create > 0:
             self._fail_after_create -= 1
             return _DROP
+        if self._answers_after_create:
+            return self._answers_after_create.pop(0)
         return _json_response(
             201,
             {"id": record["id"], "key": key, "self": f"{self.url}/rest/api/{version}/issue/{record['id']}"},
