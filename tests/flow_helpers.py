@@ -44,10 +44,10 @@ def wait_for_form(fake_slack: FakeSlack, view_id: str, timeout: float = 10.0) ->
 
 
 def preview_after_submit(
-    slack: SlackDriver, fake_slack: FakeSlack, view: dict[str, Any], values: dict[str, Any]
+    slack: SlackDriver, fake_slack: FakeSlack, view: dict[str, Any], values: dict[str, Any], *, user_id: str = "U0REQ"
 ) -> dict[str, Any]:
     before = len([c for c in fake_slack.calls_to("chat.postMessage") if c.status == 200])
-    result = slack.submit(view, values)
+    result = slack.submit(view, values, user_id=user_id)
     assert result.status == 200, result.body
     assert result.body in ("", None), f"a valid submit closes the modal, got {result.body!r}"
     call = fake_slack.wait_for("chat.postMessage", count=before + 1, where=lambda c: c.status == 200)[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -143,3 +144,29 @@ class RedisProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):  # the process ended meanwhile
+            out += [int(p) for p in task.read_text().split()]
+    return out
+
+
+def worker_pids(serve_pid: int) -> list[int]:
+    """The job queue's worker processes under a `doe-bot serve` (dramatiq's runner starts them: the leaves of the
+    process tree whose command line runs `dramatiq bot.worker`)."""
+    found: list[int] = []
+    pending = [serve_pid]
+    while pending:
+        pid = pending.pop()
+        children = _children(pid)
+        pending += children
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"dramatiq" in cmdline and b"bot.worker" in cmdline and not children:
+            found.append(pid)
+    return found

@@ -1,0 +1,335 @@
+"""Never stuck, never twice: every claimed draft ends where its requester can see it, and a story gets one task.
+
+Two requesters on one story; a second draft since the last duplicate search; Jira answering a create oddly; Redis
+dropping mid-Approve; Slack refusing to update the preview; an Approve left unfinished (a worker killed mid-create)
+finished by the sweeper; a lost create that lands later shown without a click; a draft lost to eviction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.domain.draft import Conversation, Draft, DraftStatus
+from bot.flow.sweeper import Sweeper
+from bot.gateways.draft_store import MemoryDraftStore, RedisDraftStore
+from bot.ids import ActionId
+from bot.planner import marker_label
+from tests.conftest import SIGNING_SECRET, AppServer, make_settings
+from tests.fakes.fake_jira import FakeJira
+from tests.fakes.fake_slack import FakeSlack
+from tests.flow_helpers import CHANNEL, choose, open_form, opened_view_id, preview_after_submit
+from tests.support.processes import RedisProcess, ServeProcess, serve_env, worker_pids
+from tests.support.slack_driver import SlackDriver
+
+NOTHING_CREATED = "othing was created"
+
+
+def _server(fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str, **extra) -> AppServer:
+    return AppServer(make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url, **extra))
+
+
+def _driver(server: AppServer | ServeProcess, fake_slack: FakeSlack) -> SlackDriver:
+    return SlackDriver(app_url=server.url, signing_secret=SIGNING_SECRET, fake_slack=fake_slack)
+
+
+def _draft_id(message: dict) -> str:
+    return next(b for b in message["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+
+
+def _shown(fake_slack: FakeSlack, preview: dict) -> str:
+    return json.dumps(fake_slack.messages[(preview["channel"], preview["ts"])])
+
+
+def _wait_until(check, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def _said_to_anyone(fake_slack: FakeSlack) -> str:
+    """Everything doe-bot said in Slack: messages, updates, ephemerals, DMs."""
+    said = [c.args for m in ("chat.postMessage", "chat.update", "chat.postEphemeral") for c in fake_slack.calls_to(m)]
+    return json.dumps(said)
+
+
+def _make_the_issue_as_a_dead_worker_did(server: AppServer, draft_id: str) -> str:
+    """Send the very create request the flow sends for this draft, as a worker that died right after it would."""
+    from bot.creator import TaskCreator
+    from bot.gateways.jira_gateway import LibraryJiraGateway
+    from bot.planner import plan_draft
+    from bot.render import TaskRenderer
+
+    draft = server.store.get(draft_id)
+    renderer = TaskRenderer()
+    creator = TaskCreator(settings=server.settings, jira=LibraryJiraGateway(server.settings), renderer=renderer)
+    plan = plan_draft(draft, settings=server.settings, templates_dir=renderer.templates_dir)
+    return creator.create_once(creator.request(plan, marker=marker_label(draft_id), reporter=None)).key
+
+
+def _leave_approving(server: AppServer, draft_id: str, *, approver: str = "U0REQ") -> None:
+    """The draft as an Approve that never finished leaves it: APPROVING, untouched for a while."""
+    _wait_until(lambda: server.store.get(draft_id).conversation.preview_ts, timeout=10, what="the preview recorded")
+    draft = server.store.get(draft_id)
+    draft.claim_for_approval(user_id=approver, user_name=approver.lower())
+    server.store.save(draft)
+    raw = json.loads(server.store._redis.get(server.store._key(draft_id)))
+    raw["updated_at"] = time.time() - 3600
+    server.store._redis.set(server.store._key(draft_id), json.dumps(raw))
+
+
+# -- exactly one task per story ---------------------------------------------------------------------------------
+
+
+def test_two_requesters_on_one_story_the_second_is_told_who_and_where(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Alice runs /doe KAN-15; Bob half a second later while Jira takes 0.3 s a call. The story's claim is written
+    with Alice's draft before any Jira call, so Bob is told she is on it, and where; one task in the end."""
+    fake_jira.latency = 0.3
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        alice: dict = {}
+        thread = threading.Thread(
+            target=lambda: alice.update(view=open_form(driver, fake_slack, user_id="U0ALICE", channel_id="C0ALICE"))
+        )
+        thread.start()
+        time.sleep(0.5)
+        _, trigger = driver.command("KAN-15", user_id="U0BOB", channel_id="C0BOB")
+        bob_view = opened_view_id(fake_slack, trigger)
+        told = fake_slack.wait_for(
+            "views.update", where=lambda c: c.args.get("view_id") == bob_view and "in progress" in json.dumps(c.args)
+        )[-1]
+        thread.join(15)
+        text = json.dumps(told.args["view"])
+        assert "<@U0ALICE>" in text and "<#C0ALICE>" in text
+        fake_jira.latency = 0
+        preview = preview_after_submit(driver, fake_slack, alice["view"], choose(), user_id="U0ALICE")
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"], user_id="U0ALICE")
+        _wait_until(lambda: "Created" in _shown(fake_slack, preview), timeout=15, what="Alice's task created")
+    assert len(fake_jira.created_issues()) == 1
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_a_story_claim_and_its_draft_exist_from_the_same_moment(redis_url: str, kind: str) -> None:
+    store = (
+        RedisDraftStore.from_url(redis_url, ttl_seconds=60, namespace=f"doe-test-claim-{time.time_ns()}")
+        if kind == "redis"
+        else MemoryDraftStore(ttl_seconds=60)
+    )
+    alice = Draft(story_key="KAN-15", conversation=Conversation(requester_id="U0ALICE", channel_id="C1"))
+    bob = Draft(story_key="KAN-15", conversation=Conversation(requester_id="U0BOB", channel_id="C2"))
+    assert store.claim_story(alice) is None
+    assert store.get(alice.id) is not None and store.story_holder("KAN-15") == alice.id
+    holder = store.claim_story(bob)
+    assert holder is not None and holder.id == alice.id
+    assert store.get(bob.id) is None and store.story_holder("KAN-15") == alice.id  # Bob's draft was not saved
+    store.delete(alice.id)  # lost (evicted, expired): its claim holds nothing
+    assert store.claim_story(bob) is None and store.story_holder("KAN-15") == bob.id
+
+
+def test_approve_searches_again_when_another_draft_took_the_story_since(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """The last search is recent (DUPLICATE_RECHECK_AFTER_SECONDS is an hour here), but the story's claim names
+    another draft now: that one may have created the task, so Approve searches first and creates nothing."""
+    with _server(fake_slack, fake_jira, redis_url, duplicate_recheck_after_seconds=3600) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        server.store._redis.set(server.store.story_prefix + "KAN-15", "another-draft")
+        fake_jira.add_issue("KAN-99", "User Dashboard Analytics - DevOps", issue_type="Task")
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        _wait_until(lambda: "KAN-99" in _shown(fake_slack, preview), timeout=10, what="the existing task named")
+    assert fake_jira.created_issues() == []
+
+
+# -- after Jira acted, the user learns the key ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", "<html><body><h1>502 Bad Gateway</h1></body></html>", {"id": "10001"}],
+    ids=["empty-201", "html", "json-without-key"],
+)
+def test_a_create_answered_without_its_key_still_shows_the_key(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira, body
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        fake_jira.answer_after_create(status=201, body=body)
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        _wait_until(lambda: "Created" in _shown(fake_slack, preview), timeout=15, what="Created on the preview")
+        (issue,) = fake_jira.created_issues()
+        assert issue["key"] in _shown(fake_slack, preview)
+        assert NOTHING_CREATED not in _said_to_anyone(fake_slack)
+
+
+def test_redis_dropping_after_the_create_still_shows_the_key(fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    with RedisProcess() as private_redis:
+        settings = make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=private_redis.url)
+        with AppServer(settings) as server:
+            driver = _driver(server, fake_slack)
+            preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+            hold = fake_jira.hold("POST", "/rest/api/2/issue")
+            driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+            assert hold.wait_parked(1)
+            private_redis.stop()
+            hold.release()
+            _wait_until(lambda: "Created" in _shown(fake_slack, preview), timeout=15, what="Created on the preview")
+            (issue,) = fake_jira.created_issues()
+            assert issue["key"] in _shown(fake_slack, preview)
+            assert NOTHING_CREATED not in _said_to_anyone(fake_slack)
+            private_redis.start()
+
+
+@pytest.mark.parametrize("error", ["message_not_found", "ratelimited"])
+def test_a_preview_slack_will_not_update_gets_the_key_in_a_new_message(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira, error: str
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        fake_slack.fail_next("chat.update", error=error, retry_after=0, times=100)
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        reply = fake_slack.wait_for("chat.postMessage", where=lambda c: c.args.get("thread_ts"), timeout=30)[-1]
+        (issue,) = fake_jira.created_issues()
+        assert issue["key"] in reply.args["text"] and "<@U0REQ>" in reply.args["text"]
+        assert reply.args["thread_ts"] == preview["ts"]
+        if error == "ratelimited":  # a passing error: retried with back-off before giving up on the preview
+            assert len(fake_slack.calls_to("chat.update")) > 4
+
+
+# -- the sweeper: no draft stays unsettled -----------------------------------------------------------------------
+
+SWEEPING = {"doe_approving_stale_seconds": 2, "doe_sweep_interval_seconds": 0.3}
+
+
+def test_an_approve_whose_worker_died_after_its_create_is_finished_without_a_click(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url, **SWEEPING) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        draft_id = _draft_id(preview)
+        key = _make_the_issue_as_a_dead_worker_did(server, draft_id)
+        _leave_approving(server, draft_id)
+        _wait_until(lambda: key in _shown(fake_slack, preview), timeout=10, what="the key on the preview")
+        _wait_until(lambda: fake_jira.comments_of("KAN-15"), timeout=10, what="the follow-up of the create")
+        draft = server.store.get(draft_id)
+        assert draft.status is DraftStatus.APPROVED and draft.outcome.created_key == key
+        assert fake_jira.attachments_of(key)  # the starter files the dead worker never attached
+        assert server.store.unsettled() == []
+    assert len(fake_jira.created_issues()) == 1
+
+
+def test_an_approve_left_unfinished_before_its_create_gets_its_buttons_back(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url, **SWEEPING) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        draft_id = _draft_id(preview)
+        _leave_approving(server, draft_id, approver="U0APP")
+        told = fake_slack.wait_for("chat.postEphemeral", where=lambda c: "interrupted" in c.args["text"])[-1]
+        assert told.args["user"] == "U0APP"
+        assert server.store.get(draft_id).status is DraftStatus.PREVIEW
+        assert ActionId.APPROVE in _shown(fake_slack, preview) and "interrupted" in _shown(fake_slack, preview)
+        assert fake_jira.created_issues() == []
+        current = fake_slack.messages[(preview["channel"], preview["ts"])] | {"channel": preview["channel"]}
+        driver.click(current, ActionId.APPROVE, channel_id=preview["channel"])
+        _wait_until(lambda: "Created" in _shown(fake_slack, preview), timeout=15, what="created on a new click")
+    assert len(fake_jira.created_issues()) == 1
+
+
+def test_a_lost_create_that_lands_later_is_shown_without_a_click(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url, jira_timeout_seconds=1, **SWEEPING) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        fake_jira.latency_for["POST /rest/api/2/issue"] = 2.5  # the client gives up; Jira creates it anyway
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        fake_slack.wait_for("chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"])
+        # Cancel now would tell the user nothing was created, which is not known: refused while it may land.
+        current = fake_slack.messages[(preview["channel"], preview["ts"])] | {"channel": preview["channel"]}
+        driver.click(current, ActionId.CANCEL, channel_id=preview["channel"])
+        fake_slack.wait_for("chat.postEphemeral", where=lambda c: "Nothing was cancelled" in c.args["text"])
+        _wait_until(lambda: fake_jira.created_issues(), timeout=10, what="the slow create landing")
+        (issue,) = fake_jira.created_issues()
+        _wait_until(lambda: issue["key"] in _shown(fake_slack, preview), timeout=10, what="the key, without a click")
+        assert server.store.get(_draft_id(preview)).status is DraftStatus.APPROVED
+    posts = [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+    assert len(posts) == 1
+
+
+def test_one_sweeper_at_a_time_holds_the_lease(redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    settings = make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url)
+    from bot.app import build_deps
+
+    deps = build_deps(settings)
+    first, second = Sweeper(deps, client=None), Sweeper(deps, client=None)  # type: ignore[arg-type]
+    draft = Draft(story_key="KAN-15", conversation=Conversation(requester_id="U1", channel_id="C1"))
+    deps.store.save(draft)
+    draft.status = DraftStatus.APPROVING  # fresh: looked at, left alone
+    deps.store.save(draft)
+    assert first.sweep() == 1 and second.sweep() == 0 and first.sweep() == 1
+    assert deps.store.get(draft.id).status is DraftStatus.APPROVING
+
+
+# -- real processes: a worker killed mid-create -------------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_create_ends_with_the_key_shown(
+    fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str, tmp_path: Path
+) -> None:
+    env = serve_env(
+        slack_url=fake_slack.base_url,
+        jira_url=fake_jira.url,
+        redis_url=redis_url,
+        REDIS_NAMESPACE=f"doe-test-kill-{time.time_ns()}",
+        JIRA_MAX_RETRIES="0",
+        DOE_WORKER_PROCESSES="1",
+        DOE_APPROVING_STALE_SECONDS="3",
+        DOE_SWEEP_INTERVAL_SECONDS="0.5",
+    )
+    with ServeProcess(env, log_path=tmp_path / "serve.log") as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        hold = fake_jira.hold("POST", "/rest/api/2/issue")
+        driver.click(preview, ActionId.APPROVE, channel_id=CHANNEL)
+        assert hold.wait_parked(1)
+        (worker,) = worker_pids(server.proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        hold.release()  # Jira makes the issue; nobody is left to hear its answer
+        _wait_until(lambda: fake_jira.created_issues(), timeout=10, what="the create landing")
+        (issue,) = fake_jira.created_issues()
+        _wait_until(lambda: issue["key"] in _shown(fake_slack, preview), timeout=30, what="the key on the preview")
+        assert NOTHING_CREATED not in _said_to_anyone(fake_slack)
+    assert len(fake_jira.created_issues()) == 1
+
+
+# -- a draft lost to eviction -------------------------------------------------------------------------------------
+
+
+def test_a_draft_lost_to_eviction_is_told_and_frees_its_story(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        server.store._redis.delete(server.store._key(_draft_id(preview)))  # what an allkeys-* policy may do
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        told = fake_slack.wait_for("chat.postEphemeral")[-1]
+        assert "no longer available" in told.args["text"]
+        view = open_form(driver, fake_slack, user_id="U0NEW")  # the story is free: a new form, not "in progress"
+        assert "KAN-15" in json.dumps(view["blocks"])
+    assert fake_jira.created_issues() == []
