@@ -76,3 +76,18 @@ def record_payloads(slack: SlackDriver) -> list[str]:
 
     slack.post_payload = remember  # type: ignore[method-assign]
     return sent
+
+
+def make_the_issue_as_a_dead_worker_did(server: Any, draft_id: str) -> str:
+    """Send the very create request the flow sends for this draft (an AppServer's), as a worker that died right
+    after sending it would have; returns the new key."""
+    from bot.creator import TaskCreator
+    from bot.gateways.jira_gateway import LibraryJiraGateway
+    from bot.planner import marker_label, plan_draft
+    from bot.render import TaskRenderer
+
+    draft = server.store.get(draft_id)
+    renderer = TaskRenderer()
+    creator = TaskCreator(settings=server.settings, jira=LibraryJiraGateway(server.settings), renderer=renderer)
+    plan = plan_draft(draft, settings=server.settings, templates_dir=renderer.templates_dir)
+    return creator.create_once(creator.request(plan, marker=marker_label(draft_id), reporter=None)).key

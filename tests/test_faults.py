@@ -24,7 +24,13 @@ from bot.planner import marker_label
 from tests.conftest import SIGNING_SECRET, AppServer, make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.flow_helpers import choose, open_form, preview_after_submit, record_payloads
+from tests.flow_helpers import (
+    choose,
+    make_the_issue_as_a_dead_worker_did,
+    open_form,
+    preview_after_submit,
+    record_payloads,
+)
 from tests.support.processes import RedisProcess, ServeProcess, serve_env
 from tests.support.slack_driver import SlackDriver, sign
 
@@ -268,16 +274,8 @@ def test_an_instance_that_died_mid_create_is_taken_over(
         preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
         draft_id = _draft_id(preview)
         # The dead instance had claimed the draft and its create had reached Jira, then it died.
-        from bot.creator import TaskCreator  # noqa: PLC0415 - only to send the same request the flow sends
-        from bot.gateways.jira_gateway import LibraryJiraGateway
-        from bot.planner import plan_draft
-        from bot.render import TaskRenderer
-
+        make_the_issue_as_a_dead_worker_did(server, draft_id)
         draft = server.store.get(draft_id)
-        renderer = TaskRenderer()
-        creator = TaskCreator(settings=server.settings, jira=LibraryJiraGateway(server.settings), renderer=renderer)
-        plan = plan_draft(draft, settings=server.settings, templates_dir=renderer.templates_dir)
-        creator.create_once(creator.request(plan, marker=marker_label(draft_id), reporter=None))
         draft.status, draft.updated_at = DraftStatus.APPROVING, time.time() - 3600
         server.store._redis.set(server.store._key(draft_id), draft.model_dump_json())
 
@@ -326,9 +324,7 @@ def test_redis_down_is_told_and_the_app_recovers_by_itself(fake_slack: FakeSlack
             assert "KAN-15" in json.dumps(view["blocks"])
 
 
-def test_a_redis_stall_at_submit_keeps_the_form_and_what_was_typed(
-    fake_slack: FakeSlack, fake_jira: FakeJira
-) -> None:
+def test_a_redis_stall_at_submit_keeps_the_form_and_what_was_typed(fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
     """Redis stops answering for 3 s (CLIENT PAUSE) just as the form is submitted: the ack gives up on it within
     the store's 2 s socket timeout, and the modal stays open with the user's input and an inline reason."""
     with RedisProcess() as private_redis:

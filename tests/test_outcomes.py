@@ -20,11 +20,17 @@ from bot.domain.draft import Conversation, Draft, DraftStatus
 from bot.flow.sweeper import Sweeper
 from bot.gateways.draft_store import MemoryDraftStore, RedisDraftStore
 from bot.ids import ActionId
-from bot.planner import marker_label
 from tests.conftest import SIGNING_SECRET, AppServer, make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
-from tests.flow_helpers import CHANNEL, choose, open_form, opened_view_id, preview_after_submit
+from tests.flow_helpers import (
+    CHANNEL,
+    choose,
+    make_the_issue_as_a_dead_worker_did,
+    open_form,
+    opened_view_id,
+    preview_after_submit,
+)
 from tests.support.processes import RedisProcess, ServeProcess, serve_env, worker_pids
 from tests.support.slack_driver import SlackDriver
 
@@ -59,20 +65,6 @@ def _said_to_anyone(fake_slack: FakeSlack) -> str:
     """Everything doe-bot said in Slack: messages, updates, ephemerals, DMs."""
     said = [c.args for m in ("chat.postMessage", "chat.update", "chat.postEphemeral") for c in fake_slack.calls_to(m)]
     return json.dumps(said)
-
-
-def _make_the_issue_as_a_dead_worker_did(server: AppServer, draft_id: str) -> str:
-    """Send the very create request the flow sends for this draft, as a worker that died right after it would."""
-    from bot.creator import TaskCreator
-    from bot.gateways.jira_gateway import LibraryJiraGateway
-    from bot.planner import plan_draft
-    from bot.render import TaskRenderer
-
-    draft = server.store.get(draft_id)
-    renderer = TaskRenderer()
-    creator = TaskCreator(settings=server.settings, jira=LibraryJiraGateway(server.settings), renderer=renderer)
-    plan = plan_draft(draft, settings=server.settings, templates_dir=renderer.templates_dir)
-    return creator.create_once(creator.request(plan, marker=marker_label(draft_id), reporter=None)).key
 
 
 def _leave_approving(server: AppServer, draft_id: str, *, approver: str = "U0REQ") -> None:
@@ -220,7 +212,7 @@ def test_an_approve_whose_worker_died_after_its_create_is_finished_without_a_cli
         driver = _driver(server, fake_slack)
         preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
         draft_id = _draft_id(preview)
-        key = _make_the_issue_as_a_dead_worker_did(server, draft_id)
+        key = make_the_issue_as_a_dead_worker_did(server, draft_id)
         _leave_approving(server, draft_id)
         _wait_until(lambda: key in _shown(fake_slack, preview), timeout=10, what="the key on the preview")
         _wait_until(lambda: fake_jira.comments_of("KAN-15"), timeout=10, what="the follow-up of the create")
