@@ -83,6 +83,7 @@ TRANSITIONS = [
     ),
     ("approval_failed", {DraftStatus.APPROVING}, DraftStatus.PREVIEW, lambda d: d.approval_failed("down")),
     ("create_not_landed", {DraftStatus.PREVIEW}, DraftStatus.PREVIEW, lambda d: d.create_not_landed()),
+    ("outcome_shown", {DraftStatus.APPROVED}, DraftStatus.APPROVED, lambda d: d.outcome_shown()),
     ("starter_files_attached", {DraftStatus.APPROVED}, DraftStatus.APPROVED, lambda d: d.starter_files_attached()),
     ("cancel", {DraftStatus.EDITING, DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.cancel()),
     ("preview_not_posted", {DraftStatus.PREVIEW}, DraftStatus.CANCELLED, lambda d: d.preview_not_posted()),
@@ -246,3 +247,28 @@ def test_a_create_jira_answered_does_not_settle() -> None:
     draft.create_sending(now=100.0)
     draft.approval_failed("500", uncertain=True)
     assert draft.outcome.create_uncertain and draft.settling(now=101.0, settle_seconds=60) is None
+
+
+def test_what_the_sweeper_watches() -> None:
+    """Unsettled: an Approve in flight, a key not yet shown, a lost create that may still land."""
+    assert _draft(DraftStatus.APPROVING).unsettled
+    approved = _draft(DraftStatus.APPROVED)
+    assert approved.unsettled
+    approved.outcome_shown()
+    assert not approved.unsettled
+    preview = _draft(DraftStatus.PREVIEW)
+    assert not preview.unsettled
+    preview.claim_for_approval(user_id="U1", user_name="a")
+    preview.create_sending(now=time.time())
+    preview.approval_failed("lost", uncertain=True, may_still_land=True)
+    assert preview.unsettled
+    preview.create_not_landed()
+    assert not preview.unsettled and preview.outcome.create_uncertain  # the next Approve still looks first
+    assert not _draft(DraftStatus.EDITING).unsettled and not _draft(DraftStatus.CANCELLED).unsettled
+
+
+def test_a_requesters_own_form_never_blocks_them() -> None:
+    editing = _draft(DraftStatus.EDITING)
+    requester = editing.conversation.requester_id
+    assert editing.holds_story(against="U0OTHER") and not editing.holds_story(against=requester)
+    assert _draft(DraftStatus.PREVIEW).holds_story(against=requester)  # a preview is not replaced by a new form

@@ -128,6 +128,7 @@ class Outcome(BaseModel):
     last_error: str | None = None
     create_uncertain: bool = False  # a create's answer was lost: look for the issue before sending another
     create_sent_at: float | None = None  # when the create whose fate is unknown was sent
+    shown: bool = False  # the created key reached the requester (on the preview, or in a message)
     starter_attached: bool = False
 
 
@@ -209,11 +210,15 @@ class Draft(BaseModel):
 
     # -- questions ------------------------------------------------------------------------------------------
 
-    def holds_story(self, now: float | None = None) -> bool:
-        """Does this draft still hold its story (so a second /doe points to it instead of starting another)?"""
+    def holds_story(self, now: float | None = None, *, against: str | None = None) -> bool:
+        """Does this draft still hold its story (so a second /doe points to it instead of starting another)?
+        `against`: who asks. A requester's own form never blocks them: it may be gone (closed with Slack's
+        client, or lost with a Redis that dropped while it was submitted), and their new /doe replaces it."""
         if self.status in (DraftStatus.PREVIEW, DraftStatus.APPROVING):
             return True
         if self.status in (DraftStatus.LOADING, DraftStatus.EDITING):
+            if against is not None and against == self.conversation.requester_id:
+                return False
             return (now or time.time()) - self.updated_at < ABANDONED_FORM_SECONDS
         return False
 
@@ -227,11 +232,13 @@ class Draft(BaseModel):
 
     @property
     def unsettled(self) -> bool:
-        """Is the outcome of this draft's Approve still to be found out? APPROVING (a create may be on its way, or
-        its instance died), or a preview whose create's answer was lost while it may still land. The store keeps
-        these in an index the sweeper reads."""
+        """Is the outcome of this draft's Approve still to be found out, or shown? APPROVING (a create may be on its
+        way, or its instance died), APPROVED with the key not yet shown, or a preview whose create's answer was lost
+        while it may still land. The store keeps these in an index the sweeper reads."""
         if self.status is DraftStatus.APPROVING:
             return True
+        if self.status is DraftStatus.APPROVED:
+            return not self.outcome.shown
         return (
             self.status is DraftStatus.PREVIEW
             and self.outcome.create_uncertain
@@ -377,6 +384,11 @@ class Draft(BaseModel):
         """The settle window of a lost create passed and the issue is not in Jira: the sweeper stops looking. The
         next Approve still looks for it first (`create_uncertain` stays) before sending another."""
         self.outcome.create_sent_at = None
+
+    @transition(DraftStatus.APPROVED)
+    def outcome_shown(self) -> None:
+        """The created key reached the requester."""
+        self.outcome.shown = True
 
     @transition(DraftStatus.APPROVED)
     def starter_files_attached(self) -> None:

@@ -35,7 +35,16 @@ from bot.errors import (
 )
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
-from bot.flow.slack_io import email_of, permalink, show_outcome, tell, update_message
+from bot.flow.slack_io import (
+    OUTCOME_ATTEMPTS,
+    SLACK_FAILURES,
+    email_of,
+    permalink,
+    post_preview,
+    reply_in_thread,
+    tell,
+    update_message,
+)
 from bot.flow.start import release_story_quietly
 from bot.gateways.jira_gateway import CreatedIssue
 from bot.observability import DRAFTS
@@ -93,9 +102,27 @@ def resolve_unsettled(deps: FlowDeps, client: WebClient, *, draft_id: str) -> No
     if draft is None or not draft.unsettled:
         deps.store.forget_unsettled(draft_id)
         return
+    stale = deps.settings.doe_approving_stale_seconds
+    if draft.status is DraftStatus.APPROVED:
+        if time.time() - draft.updated_at <= stale:
+            return  # its Approve is showing the key right now
+        # Recorded, but its worker stopped before the key reached the requester: show it now.
+        assert draft.outcome.created_key and draft.outcome.created_url
+        found = _look_up(deps, draft, give_up=False)
+        known = CreatedIssue(key=draft.outcome.created_key, url=draft.outcome.created_url)
+        conversation = draft.conversation
+        _created(
+            deps,
+            client,
+            draft=draft,
+            outcome=found if isinstance(found, tuple) else (known, _planned(deps, draft), False),
+            user_id=draft.outcome.approved_by or conversation.requester_id,
+            channel=conversation.channel_id,
+            ts=conversation.preview_ts,
+        )
+        return
     if draft.status is DraftStatus.APPROVING:
         approver = draft.outcome.approved_by or draft.conversation.requester_id
-        stale = deps.settings.doe_approving_stale_seconds
         claimed = deps.store.apply(
             draft_id,
             lambda d: d.claim_for_approval(user_id=approver, user_name=d.outcome.approved_by_name, stale_seconds=stale),
@@ -228,34 +255,49 @@ def _created(
     channel: str | None,
     ts: str | None,
 ) -> None:
-    """The issue exists: record it, show its key, then its follow-up (for an issue found rather than created,
-    only when that never ran: it has no attachments yet)."""
+    """The issue exists: record it, show its key (on the preview, else in a new message), then its follow-up (for
+    an issue found rather than created, only when that never ran: it has no attachments yet)."""
     created, plan, fresh = outcome
-    try:
-        done = deps.store.apply(draft.id, lambda d: d.approved(key=created.key, url=created.url))
-    except DoeError as exc:  # Redis is gone: the key is shown anyway; the sweeper records it once Redis is back
-        log.warning("created %s but could not record it (%s)", created.key, type(exc).__name__)
-        done = None
-    if done is not None:
-        final = done.draft
-    else:  # the draft expired, or could not be written: the issue exists, say so anyway
-        final = draft.model_copy(deep=True)
-        final.approved(key=created.key, url=created.url)
+    final = _record_created(deps, draft, created)
     log.info("created %s for %s", created.key, draft.story_key)
     DRAFTS.labels("approved").inc()
     release_story_quietly(deps, final)
     follow_up = fresh or created.attachments == 0
     attaching = follow_up and bool(plan.starter_files) and not final.outcome.starter_attached
-    show_outcome(
-        client,
-        channel=channel,
-        ts=ts,
-        message=blocks.build_approved_message(final, attaching=attaching),
-        user_id=user_id,
-        text=f"*<{created.url}|{created.key}>* was created in Jira for {final.story_key}.",
+    message = blocks.build_approved_message(final, attaching=attaching)
+    text = f"*<{created.url}|{created.key}>* was created in Jira for {final.story_key}."
+    shown = (
+        update_message(client, channel=channel, ts=ts, message=message, attempts=OUTCOME_ATTEMPTS)
+        or reply_in_thread(client, channel=channel, ts=ts, user_id=user_id, text=text)
+        or tell(client, user_id=user_id, channel_id=channel, text=text)
     )
+    if shown:
+        try:
+            deps.store.apply(draft.id, lambda d: d.outcome_shown())
+        except DoeError:
+            log.info("the key of %s was shown; the draft could not record it", created.key)
     if follow_up:
         _follow_up(deps, client, draft=final, plan=plan, created=created, user_id=user_id, channel=channel, ts=ts)
+
+
+def _record_created(deps: FlowDeps, draft: Draft, created: CreatedIssue) -> Draft:
+    """The draft approved with this issue: as stored now; else (expired, or Redis gone: the sweeper records it
+    once Redis is back) as it would be."""
+    if draft.status is DraftStatus.APPROVED:
+        return draft
+    try:
+        done = deps.store.apply(draft.id, lambda d: d.approved(key=created.key, url=created.url))
+        if done is not None:
+            return done.draft
+        stored = deps.store.get(draft.id)
+        if stored is not None and stored.status is DraftStatus.APPROVED:
+            return stored
+    except DoeError as exc:
+        log.warning("created %s but could not record it (%s)", created.key, type(exc).__name__)
+    final = draft.model_copy(deep=True)
+    if final.allows(Draft.approved):
+        final.approved(key=created.key, url=created.url)
+    return final
 
 
 def _follow_up(
@@ -296,8 +338,9 @@ def _failed(
     ts: str | None,
     exc: DoeError,
 ) -> None:
-    """Nothing known to be created: the draft goes back to PREVIEW, the buttons come back, the user is told why.
-    When a create may have gone out (`uncertain`), the next Approve looks for it first."""
+    """Nothing known to be created: the draft goes back to PREVIEW, the buttons come back (on the preview, else on
+    a preview posted anew), the user is told why. When a create may have gone out (`uncertain`), the next Approve
+    looks for it first."""
     log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
     reason = exc.user_message
     uncertain = isinstance(exc, JiraOutcomeUnknown | CreateStillSettling | LookupFailed | ApproveInterrupted)
@@ -314,10 +357,42 @@ def _failed(
         tell(client, user_id=user_id, channel_id=channel, text=text)
         return
     shown = restored.draft if restored is not None else draft
-    text, preview = blocks.build_preview_message(shown, notes=[f"Last Approve failed: {reason}"])
+    notes = [f"Last Approve failed: {reason}"]
     kept = f"{reason}\nThe draft is kept: click *Approve* to try again."
-    if show_outcome(client, channel=channel, ts=ts, message=(text, preview), user_id=user_id, text=kept):
+    text, preview = blocks.build_preview_message(shown, notes=notes)
+    if update_message(
+        client,
+        channel=channel,
+        ts=ts,
+        message=(text, preview),
+        attempts=OUTCOME_ATTEMPTS,
+        still_true=lambda: _still_previewing(deps, draft.id),
+    ):
         tell(client, user_id=user_id, channel_id=channel, text=kept)
+        return
+    if not _still_previewing(deps, draft.id):
+        return  # the sweeper or a new click has moved the draft on: what they show stands
+    # The preview would not take its buttons back: post it anew, so that they are somewhere.
+    try:
+        new_channel, new_ts = post_preview(client, shown, notes=notes, in_place=False)
+    except SLACK_FAILURES:
+        release_story_quietly(deps, shown)  # no buttons anywhere: /doe may start over
+        again = f"{reason}\nSlack would not show the preview again: run `/doe {draft.story_key}` to start over."
+        tell(client, user_id=user_id, channel_id=channel, text=again)
+        return
+    try:
+        deps.store.apply(draft.id, lambda d: d.preview_posted(channel_id=new_channel, ts=new_ts))
+    except DoeError:
+        log.info("the preview of %s was posted again; the draft could not record where", draft.story_key)
+    tell(client, user_id=user_id, channel_id=new_channel, text=kept)
+
+
+def _still_previewing(deps: FlowDeps, draft_id: str) -> bool:
+    try:
+        current = deps.store.get(draft_id)
+    except DoeError:
+        return True  # not known: keep trying to show what is known
+    return current is not None and current.status is DraftStatus.PREVIEW
 
 
 def _superseded(

@@ -9,10 +9,10 @@ import threading
 
 from cachetools import TTLCache
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.domain.draft import Draft
 from bot.errors import NotAllowed
+from bot.flow.slack_io import SLACK_FAILURES, slack_error
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,8 @@ class Approvers:
         try:
             # https://api.slack.com/methods/usergroups.users.list (scope usergroups:read)
             members = frozenset(client.usergroups_users_list(usergroup=group_id).get("users") or [])
-        except SlackApiError as exc:
-            log.warning("could not read user group %s: %s", group_id, exc.response.get("error"))
+        except SLACK_FAILURES as exc:
+            log.warning("could not read user group %s: %s", group_id, slack_error(exc))
             return frozenset()
         with self._lock:
             self._members[group_id] = members

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.domain.draft import Draft, DraftStatus
 from bot.errors import DoeError, DraftGone
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
-from bot.flow.slack_io import open_modal, post_preview, tell
+from bot.flow.slack_io import SLACK_FAILURES, open_modal, post_preview, slack_error, tell
 from bot.flow.start import release_story_quietly
 from bot.forms import FormErrors, parse_site_fields, parse_task_form
 from bot.observability import DRAFTS
@@ -86,8 +85,8 @@ def submit(
     DRAFTS.labels("previewed").inc()
     try:
         channel, ts = post_preview(client, applied.draft)
-    except SlackApiError as exc:
-        _preview_not_posted(deps, client, draft=applied.draft, user_id=user_id, error=str(exc.response.get("error")))
+    except SLACK_FAILURES as exc:
+        _preview_not_posted(deps, client, draft=applied.draft, user_id=user_id, error=slack_error(exc))
         return
     deps.store.apply(draft_id, lambda d: d.preview_posted(channel_id=channel, ts=ts))
 

@@ -1,13 +1,16 @@
 """Everything the flow says in Slack: private messages, modal and message updates, the preview with its DM
-fallback, permalinks. Slack's errors are handled here; the steps never see a `SlackApiError` from these."""
+fallback, permalinks. Slack's errors are handled here, and so are dropped connections and timeouts (which slack_sdk
+raises as they come, after its own retry): the steps never see one from these."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
 from bot import blocks
@@ -18,42 +21,64 @@ log = logging.getLogger(__name__)
 #: chat.postMessage errors that mean "not here": the preview then goes to the requester's DM instead.
 CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
+#: What a Slack call can raise: Slack's answer (SlackApiError), or no answer at all (a dropped connection, a
+#: timeout: OSError and http.client's errors, which slack_sdk passes on once its retry handlers gave up).
+SLACK_FAILURES: tuple[type[BaseException], ...] = (SlackClientError, OSError, HTTPException)
+
 Message = tuple[str, list[Any]]
 
-#: Slack errors after which the same chat.update may well work a moment later (HTTP 429 and 5xx answers too).
-#: Rate limits are first retried inside slack_sdk (RateLimitErrorRetryHandler, bot/app.py).
+#: Slack errors after which the same chat.update may well work a moment later (HTTP 429 and 5xx answers too, and
+#: no answer at all). Rate limits are first retried inside slack_sdk (RateLimitErrorRetryHandler, bot/app.py).
 TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 #: How hard an outcome (created, failed) is pushed onto the preview before the requester is told in a new message.
 OUTCOME_ATTEMPTS = 4
 OUTCOME_DEADLINE_SECONDS = 20.0
 
 
+def slack_error(exc: BaseException) -> str:
+    """Slack's error code, or what kind of failure it was when Slack did not answer."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error"))
+    return type(exc).__name__
+
+
 def _transient(exc: BaseException) -> bool:
     if not isinstance(exc, SlackApiError):
-        return False
+        return isinstance(exc, SLACK_FAILURES)
     status = getattr(exc.response, "status_code", 200)
     return exc.response.get("error") in TRANSIENT or status == 429 or status >= 500
 
 
-def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: str) -> None:
-    """A private message: ephemeral in the channel, else a DM. Never raises: it is the last resort."""
+def tell(client: WebClient, *, user_id: str, channel_id: str | None, text: str) -> bool:
+    """A private message: ephemeral in the channel, else a DM. Never raises: it is the last resort. True when
+    Slack took it."""
     try:
         if channel_id:
             client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-            return
-    except SlackApiError as exc:
-        log.info("ephemeral failed (%s); sending a DM", exc.response.get("error"))
+            return True
+    except SLACK_FAILURES as exc:
+        log.info("ephemeral failed (%s); sending a DM", slack_error(exc))
     try:
         client.chat_postMessage(channel=user_id, text=text)
-    except SlackApiError as exc:
-        log.error("could not reach user %s: %s", user_id, exc.response.get("error"))
+        return True
+    except SLACK_FAILURES as exc:
+        log.error("could not reach user %s: %s", user_id, slack_error(exc))
+        return False
 
 
 def update_message(
-    client: WebClient, *, channel: str | None, ts: str | None, message: Message, attempts: int = 1
+    client: WebClient,
+    *,
+    channel: str | None,
+    ts: str | None,
+    message: Message,
+    attempts: int = 1,
+    still_true: Callable[[], bool] | None = None,
 ) -> bool:
     """Replace a message in place (the preview); True when Slack took it. Up to `attempts` tries, with back-off,
-    when Slack's error is passing. A failure is logged: the draft's state already says the truth."""
+    when the failure is passing; `still_true` is asked before each retry, so that a late retry never overwrites
+    what happened meanwhile (a failure shown over the key the sweeper found). A failure is logged: the draft's
+    state already says the truth."""
     if not channel or not ts:
         return False
     text, message_blocks = message
@@ -65,29 +90,27 @@ def update_message(
             reraise=True,
         ):
             with attempt:
+                if attempt.retry_state.attempt_number > 1 and still_true is not None and not still_true():
+                    log.info("chat.update given up: the draft moved on meanwhile")
+                    return False
                 client.chat_update(channel=channel, ts=ts, text=text, blocks=message_blocks)
-    except SlackApiError as exc:
-        log.warning("chat.update failed: %s", exc.response.get("error"))
+    except SLACK_FAILURES as exc:
+        log.warning("chat.update failed: %s", slack_error(exc))
         return False
     return True
 
 
-def show_outcome(
-    client: WebClient, *, channel: str | None, ts: str | None, message: Message, user_id: str, text: str
-) -> bool:
-    """A final outcome of Approve (the key, or a failure with the buttons back) on the preview, retried with
-    back-off; True when the preview shows it. Else `text` reaches the requester in a new message: a reply in the
-    preview's thread, else privately (ephemeral, else a DM)."""
-    if update_message(client, channel=channel, ts=ts, message=message, attempts=OUTCOME_ATTEMPTS):
+def reply_in_thread(client: WebClient, *, channel: str | None, ts: str | None, user_id: str, text: str) -> bool:
+    """A new message under the preview, naming the requester: where an outcome goes when the preview itself
+    cannot show it. True when Slack took it."""
+    if not channel or not ts:
+        return False
+    try:
+        client.chat_postMessage(channel=channel, thread_ts=ts, text=f"<@{user_id}> {text}")
         return True
-    if channel and ts:
-        try:
-            client.chat_postMessage(channel=channel, thread_ts=ts, text=f"<@{user_id}> {text}")
-            return False
-        except SlackApiError as exc:
-            log.info("thread reply failed (%s); telling the requester privately", exc.response.get("error"))
-    tell(client, user_id=user_id, channel_id=channel, text=text)
-    return False
+    except SLACK_FAILURES as exc:
+        log.info("thread reply failed (%s)", slack_error(exc))
+        return False
 
 
 def show_in_modal(
@@ -106,9 +129,9 @@ def show_in_modal(
         client.views_update(
             view_id=view_id, hash=view_hash, view=view or blocks.build_message_modal(title=title, text=text)
         )
-    except SlackApiError as exc:
+    except SLACK_FAILURES as exc:
         # not_found: the user closed the modal; hash_conflict: it changed meanwhile. Nothing to show either way.
-        log.info("views.update skipped: %s", exc.response.get("error"))
+        log.info("views.update skipped: %s", slack_error(exc))
 
 
 def open_modal(client: WebClient, *, trigger_id: str, view: dict[str, Any]) -> dict[str, Any] | str:
@@ -116,23 +139,26 @@ def open_modal(client: WebClient, *, trigger_id: str, view: dict[str, Any]) -> d
     Returns the opened view, or Slack's error code."""
     try:
         return client.views_open(trigger_id=trigger_id, view=view)["view"]
-    except SlackApiError as exc:
-        error = str(exc.response.get("error"))
+    except SLACK_FAILURES as exc:
+        error = slack_error(exc)
         log.warning("views.open failed: %s", error)
         return error
 
 
-def post_preview(client: WebClient, draft: Draft) -> tuple[str, str]:
-    """Post the preview, or update it in place after Edit; returns (channel, ts). If the bot may not post in the
-    channel (private channel, DM), the preview goes to the requester's DM with a note: the work is never lost."""
-    text, preview = blocks.build_preview_message(draft)
+def post_preview(
+    client: WebClient, draft: Draft, *, notes: list[str] | None = None, in_place: bool = True
+) -> tuple[str, str]:
+    """Post the preview, or update it in place after Edit (`in_place`); returns (channel, ts). If the bot may not
+    post in the channel (private channel, DM), the preview goes to the requester's DM with a note: the work is never
+    lost. Raises one of SLACK_FAILURES when Slack takes it nowhere."""
+    text, preview = blocks.build_preview_message(draft, notes=notes)
     conversation = draft.conversation
-    if conversation.preview_ts:
+    if conversation.preview_ts and in_place:
         try:
             client.chat_update(channel=conversation.channel_id, ts=conversation.preview_ts, text=text, blocks=preview)
             return conversation.channel_id, conversation.preview_ts
-        except SlackApiError as exc:
-            log.warning("chat.update of preview failed: %s; posting a new one", exc.response.get("error"))
+        except SLACK_FAILURES as exc:
+            log.warning("chat.update of preview failed: %s; posting a new one", slack_error(exc))
     try:
         posted = client.chat_postMessage(channel=conversation.channel_id, text=text, blocks=preview)
     except SlackApiError as exc:
@@ -149,7 +175,7 @@ def permalink(client: WebClient, *, channel: str | None, ts: str | None) -> str 
         return None
     try:
         return client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-    except SlackApiError:
+    except SLACK_FAILURES:
         return None
 
 
@@ -157,7 +183,7 @@ def email_of(client: WebClient, user_id: str) -> str | None:
     """The user's e-mail (users.info, scope users:read.email), to find their Jira account."""
     try:
         profile = client.users_info(user=user_id)["user"].get("profile") or {}
-    except SlackApiError as exc:
-        log.info("no e-mail for %s: %s", user_id, exc.response.get("error"))
+    except SLACK_FAILURES as exc:
+        log.info("no e-mail for %s: %s", user_id, slack_error(exc))
         return None
     return profile.get("email")

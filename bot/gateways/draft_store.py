@@ -134,7 +134,7 @@ class MemoryDraftStore:
             holder_id = self._stories.get(draft.story_key)
             if holder_id and holder_id != draft.id:
                 holder = self._get_locked(holder_id)
-                if holder is not None and holder.holds_story():
+                if holder is not None and holder.holds_story(against=draft.conversation.requester_id):
                     return holder
             draft.updated_at = time.time()
             self._write_locked(draft)
@@ -301,7 +301,7 @@ class RedisDraftStore:
                     holder = self._read(holder_id.decode(), raw) if raw is not None else None
                 except DraftUnreadable:
                     holder = None  # set aside: it holds nothing
-                if holder is not None and holder.holds_story():
+                if holder is not None and holder.holds_story(against=draft.conversation.requester_id):
                     pipe.unwatch()
                     return holder
             draft.updated_at = time.time()
