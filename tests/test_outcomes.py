@@ -325,3 +325,58 @@ def test_a_draft_lost_to_eviction_is_told_and_frees_its_story(
         view = open_form(driver, fake_slack, user_id="U0NEW")  # the story is free: a new form, not "in progress"
         assert "KAN-15" in json.dumps(view["blocks"])
     assert fake_jira.created_issues() == []
+
+
+def test_a_failed_approve_whose_preview_will_not_update_posts_the_preview_anew(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Jira refuses the create and the preview can't be updated: the buttons must be somewhere, so the preview is
+    posted again with the reason; its Approve works."""
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        fake_jira.fail_next("POST", "/rest/api/2/issue", status=400, body={"errorMessages": ["Nope."], "errors": {}})
+        fake_slack.fail_next("chat.update", error="message_not_found", times=2)  # "Creating…", then the failure
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        again = fake_slack.wait_for("chat.postMessage", count=2, where=lambda c: c.status == 200)[-1]
+        reposted = fake_slack.messages[(again.response["channel"], again.response["ts"])] | {
+            "channel": again.response["channel"]
+        }
+        assert "Last Approve failed" in json.dumps(reposted) and ActionId.APPROVE in json.dumps(reposted)
+        _wait_until(
+            lambda: server.store.get(_draft_id(preview)).conversation.preview_ts == reposted["ts"],
+            timeout=10,
+            what="the new preview recorded",
+        )
+        driver.click(reposted, ActionId.APPROVE, channel_id=reposted["channel"])
+        _wait_until(lambda: "Created" in _shown(fake_slack, reposted), timeout=15, what="created from the new preview")
+    assert len(fake_jira.created_issues()) == 1
+
+
+def test_dropped_connections_to_slack_never_hide_the_key(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        fake_slack.drop_next("chat.update", times=100)
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        reply = fake_slack.wait_for("chat.postMessage", where=lambda c: c.args.get("thread_ts"), timeout=30)[-1]
+        (issue,) = fake_jira.created_issues()
+        assert issue["key"] in reply.args["text"]
+        _wait_until(lambda: server.store.get(_draft_id(preview)).outcome.shown, timeout=10, what="shown recorded")
+
+
+def test_a_requesters_own_unfinished_form_does_not_block_their_next_command(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    with _server(fake_slack, fake_jira, redis_url) as server:
+        driver = _driver(server, fake_slack)
+        first = open_form(driver, fake_slack)  # then lost: closed in a way Slack never told, or Redis dropped
+        second = open_form(driver, fake_slack)
+        assert second["id"] != first["id"] and "KAN-15" in json.dumps(second["blocks"])
+        _, trigger = driver.command("KAN-15", user_id="U0OTHER")  # someone else is still told who is on it
+        view_id = opened_view_id(fake_slack, trigger)
+        fake_slack.wait_for(
+            "views.update", where=lambda c: c.args.get("view_id") == view_id and "<@U0REQ>" in json.dumps(c.args)
+        )
