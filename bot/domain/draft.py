@@ -128,7 +128,7 @@ class Outcome(BaseModel):
     last_error: str | None = None
     create_uncertain: bool = False  # a create's answer was lost: look for the issue before sending another
     create_sent_at: float | None = None  # when the create whose fate is unknown was sent
-    shown: bool = False  # the created key reached the requester (on the preview, or in a message)
+    shown: bool = False  # the last outcome (the key, or the failure with the buttons back) reached the requester
     starter_attached: bool = False
 
 
@@ -233,12 +233,15 @@ class Draft(BaseModel):
     @property
     def unsettled(self) -> bool:
         """Is the outcome of this draft's Approve still to be found out, or shown? APPROVING (a create may be on its
-        way, or its instance died), APPROVED with the key not yet shown, or a preview whose create's answer was lost
-        while it may still land. The store keeps these in an index the sweeper reads."""
+        way, or its instance died); APPROVED, or back in PREVIEW after a failed Approve, with that outcome not yet
+        shown to the requester; or a preview whose create's answer was lost while it may still land. The store
+        keeps these in an index the sweeper reads."""
         if self.status is DraftStatus.APPROVING:
             return True
         if self.status is DraftStatus.APPROVED:
             return not self.outcome.shown
+        if self.status is DraftStatus.PREVIEW and self.outcome.last_error and not self.outcome.shown:
+            return True
         return (
             self.status is DraftStatus.PREVIEW
             and self.outcome.create_uncertain
@@ -363,6 +366,7 @@ class Draft(BaseModel):
         self.status = DraftStatus.APPROVED
         self.outcome.created_key = key
         self.outcome.created_url = url
+        self.outcome.shown = False
         self.outcome.create_uncertain = False
         self.outcome.create_sent_at = None
 
@@ -375,6 +379,7 @@ class Draft(BaseModel):
         if not uncertain:  # an uncertain create went out on the approver's behalf: if it lands, it is theirs
             self.outcome.approved_by = self.outcome.approved_by_name = None
         self.outcome.last_error = reason
+        self.outcome.shown = False
         self.outcome.create_uncertain = self.outcome.create_uncertain or uncertain
         if not may_still_land:
             self.outcome.create_sent_at = None
@@ -385,9 +390,9 @@ class Draft(BaseModel):
         next Approve still looks for it first (`create_uncertain` stays) before sending another."""
         self.outcome.create_sent_at = None
 
-    @transition(DraftStatus.APPROVED)
+    @transition(DraftStatus.APPROVED, DraftStatus.PREVIEW)
     def outcome_shown(self) -> None:
-        """The created key reached the requester."""
+        """The outcome of the last Approve reached the requester: the key, or the failure with the buttons back."""
         self.outcome.shown = True
 
     @transition(DraftStatus.APPROVED)

@@ -37,6 +37,7 @@ from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
 from bot.flow.slack_io import (
     OUTCOME_ATTEMPTS,
+    OUTCOME_DEADLINE_SECONDS,
     SLACK_FAILURES,
     email_of,
     permalink,
@@ -93,6 +94,8 @@ def resolve_unsettled(deps: FlowDeps, client: WebClient, *, draft_id: str) -> No
 
     - APPROVING and stale (its worker died, or Redis dropped mid-Approve): taken over, looked up, and ended: the
       key shown, or the buttons back with the reason.
+    - APPROVED, or back in PREVIEW after a failure, with that outcome never shown (its worker stopped first, or
+      Slack would take it nowhere): shown now.
     - A preview whose create's answer was lost: if the issue landed since, the draft is approved and the key shown
       without waiting for a click; once the settle window has passed without it, the sweeper stops looking."""
     try:
@@ -141,10 +144,22 @@ def resolve_unsettled(deps: FlowDeps, client: WebClient, *, draft_id: str) -> No
             attempt=lambda: _look_up(deps, claimed.draft, give_up=True),
         )
         return
+    conversation = draft.conversation
+    if not draft.outcome.shown and time.time() - draft.updated_at > stale:
+        # A failed Approve whose preview never got its buttons back (its worker stopped while showing them).
+        _show_failure(
+            deps,
+            client,
+            draft=draft,
+            user_id=draft.outcome.approved_by or conversation.requester_id,
+            channel=conversation.channel_id,
+            ts=conversation.preview_ts,
+        )
+    if not (draft.outcome.create_uncertain and draft.outcome.create_sent_at is not None):
+        return
     found = _look_up(deps, draft, give_up=False)
     if isinstance(found, tuple):
         log.info("the create of %s that had lost its answer landed: %s", draft.story_key, found[0].key)
-        conversation = draft.conversation
         approver = draft.outcome.approved_by or conversation.requester_id
         _created(
             deps,
@@ -267,15 +282,14 @@ def _created(
     message = blocks.build_approved_message(final, attaching=attaching)
     text = f"*<{created.url}|{created.key}>* was created in Jira for {final.story_key}."
     shown = (
-        update_message(client, channel=channel, ts=ts, message=message, attempts=OUTCOME_ATTEMPTS)
+        update_message(
+            client, channel=channel, ts=ts, message=message, attempts=OUTCOME_ATTEMPTS, deadline=_outcome_deadline(deps)
+        )
         or reply_in_thread(client, channel=channel, ts=ts, user_id=user_id, text=text)
         or tell(client, user_id=user_id, channel_id=channel, text=text)
     )
     if shown:
-        try:
-            deps.store.apply(draft.id, lambda d: d.outcome_shown())
-        except DoeError:
-            log.info("the key of %s was shown; the draft could not record it", created.key)
+        _record(deps, final, lambda d: d.outcome_shown())
     if follow_up:
         _follow_up(deps, client, draft=final, plan=plan, created=created, user_id=user_id, channel=channel, ts=ts)
 
@@ -338,9 +352,8 @@ def _failed(
     ts: str | None,
     exc: DoeError,
 ) -> None:
-    """Nothing known to be created: the draft goes back to PREVIEW, the buttons come back (on the preview, else on
-    a preview posted anew), the user is told why. When a create may have gone out (`uncertain`), the next Approve
-    looks for it first."""
+    """Nothing known to be created: the draft goes back to PREVIEW and the failure is shown. When a create may have
+    gone out (`uncertain`), the next Approve looks for it first."""
     log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
     reason = exc.user_message
     uncertain = isinstance(exc, JiraOutcomeUnknown | CreateStillSettling | LookupFailed | ApproveInterrupted)
@@ -356,35 +369,56 @@ def _failed(
         text = f"{reason}\ndoe-bot can't record this right now; the outcome will show on the preview within minutes."
         tell(client, user_id=user_id, channel_id=channel, text=text)
         return
-    shown = restored.draft if restored is not None else draft
+    _show_failure(deps, client, draft=restored.draft if restored else draft, user_id=user_id, channel=channel, ts=ts)
+
+
+def _show_failure(
+    deps: FlowDeps, client: WebClient, *, draft: Draft, user_id: str, channel: str | None, ts: str | None
+) -> None:
+    """The buttons back with the reason (`outcome.last_error`): on the preview, else on the preview posted anew,
+    else the story is freed for a new /doe; and the requester told privately. Recorded once shown (`outcome_shown`):
+    until then the sweeper shows it again."""
+    reason = draft.outcome.last_error or ApproveInterrupted.user_message
     notes = [f"Last Approve failed: {reason}"]
     kept = f"{reason}\nThe draft is kept: click *Approve* to try again."
-    text, preview = blocks.build_preview_message(shown, notes=notes)
-    if update_message(
+    text, preview = blocks.build_preview_message(draft, notes=notes)
+    updated = update_message(
         client,
         channel=channel,
         ts=ts,
         message=(text, preview),
         attempts=OUTCOME_ATTEMPTS,
+        deadline=_outcome_deadline(deps),
         still_true=lambda: _still_previewing(deps, draft.id),
-    ):
-        tell(client, user_id=user_id, channel_id=channel, text=kept)
-        return
-    if not _still_previewing(deps, draft.id):
-        return  # the sweeper or a new click has moved the draft on: what they show stands
-    # The preview would not take its buttons back: post it anew, so that they are somewhere.
+    )
+    if not updated:
+        if not _still_previewing(deps, draft.id):
+            return  # the sweeper or a new click has moved the draft on: what they show stands
+        # The preview would not take its buttons back: post it anew, so that they are somewhere.
+        try:
+            channel, ts = post_preview(client, draft, notes=notes, in_place=False)
+        except SLACK_FAILURES:
+            release_story_quietly(deps, draft)  # no buttons anywhere: /doe may start over
+            again = f"{reason}\nSlack would not show the preview again: run `/doe {draft.story_key}` to start over."
+            if tell(client, user_id=user_id, channel_id=channel, text=again):
+                _record(deps, draft, lambda d: d.outcome_shown())
+            return
+        _record(deps, draft, lambda d: d.preview_posted(channel_id=channel, ts=ts))
+    tell(client, user_id=user_id, channel_id=channel, text=kept)
+    _record(deps, draft, lambda d: d.outcome_shown())
+
+
+def _record(deps: FlowDeps, draft: Draft, step: Callable[[Draft], object]) -> None:
+    """A transition that records what Slack now shows; if the store can't take it, the sweeper shows it again."""
     try:
-        new_channel, new_ts = post_preview(client, shown, notes=notes, in_place=False)
-    except SLACK_FAILURES:
-        release_story_quietly(deps, shown)  # no buttons anywhere: /doe may start over
-        again = f"{reason}\nSlack would not show the preview again: run `/doe {draft.story_key}` to start over."
-        tell(client, user_id=user_id, channel_id=channel, text=again)
-        return
-    try:
-        deps.store.apply(draft.id, lambda d: d.preview_posted(channel_id=new_channel, ts=new_ts))
-    except DoeError:
-        log.info("the preview of %s was posted again; the draft could not record where", draft.story_key)
-    tell(client, user_id=user_id, channel_id=new_channel, text=kept)
+        deps.store.apply(draft.id, step)
+    except DoeError as exc:
+        log.info("draft of %s: what Slack shows could not be recorded (%s)", draft.story_key, type(exc).__name__)
+
+
+def _outcome_deadline(deps: FlowDeps) -> float:
+    """How long an outcome is retried onto the preview: well within the time after which the sweeper shows it."""
+    return min(OUTCOME_DEADLINE_SECONDS, deps.settings.doe_approving_stale_seconds / 2)
 
 
 def _still_previewing(deps: FlowDeps, draft_id: str) -> bool:

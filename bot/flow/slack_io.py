@@ -73,6 +73,7 @@ def update_message(
     ts: str | None,
     message: Message,
     attempts: int = 1,
+    deadline: float = OUTCOME_DEADLINE_SECONDS,
     still_true: Callable[[], bool] | None = None,
 ) -> bool:
     """Replace a message in place (the preview); True when Slack took it. Up to `attempts` tries, with back-off,
@@ -84,7 +85,7 @@ def update_message(
     text, message_blocks = message
     try:
         for attempt in Retrying(
-            stop=stop_after_attempt(attempts) | stop_after_delay(OUTCOME_DEADLINE_SECONDS),
+            stop=stop_after_attempt(attempts) | stop_after_delay(deadline),
             wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5),
             retry=retry_if_exception(_transient),
             reraise=True,
