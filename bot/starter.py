@@ -77,9 +77,24 @@ def json_str(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+_HCL_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _hcl_char(ch: str) -> str:
+    if ch in _HCL_ESCAPES:
+        return _HCL_ESCAPES[ch]
+    code = ord(ch)
+    if 0x20 <= code < 0x7F:
+        return ch
+    # HCL's own escapes: \uNNNN within the Basic Multilingual Plane, \UNNNNNNNN beyond it. (JSON's surrogate pairs,
+    # "\ud83d\ude00", are refused by terraform: "Cannot encode character U+d83d in UTF-8".)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def hcl_str(value: Any) -> str:
-    """An HCL string literal (quotes included): JSON escapes, and template sequences turned into literal text."""
-    quoted = json.dumps(str(value), ensure_ascii=True)
+    """An HCL string literal (quotes included): every character that is not printable ASCII escaped, and template
+    sequences turned into literal text. One pass over the text."""
+    quoted = '"' + "".join(map(_hcl_char, str(value))) + '"'
     return quoted.replace("${", "$${").replace("%{", "%%{")
 
 

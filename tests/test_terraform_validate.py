@@ -41,7 +41,7 @@ class Folder:
 
 # Every combination with the usual story, and one with hostile story text: it lands outside a comment only in
 # terraform/main.tf's Story tag (hcl_str), the same template line for every AWS combination.
-HOSTILE_STORY = make_story(summary=HOSTILE_SUMMARY, key="KAN-15\n{{ 7*7 }}")
+HOSTILE_STORY = make_story(summary=HOSTILE_SUMMARY, key="KAN-15\n{{ 7*7 }} \U0001f600 é")  # an emoji: HCL \U escape
 RENDERINGS = [("", make_story(), combination) for combination in COMBINATIONS] + [
     ("hostile-", HOSTILE_STORY, (Cloud.AWS, CIPlatform.GITHUB_ACTIONS, MonitoringStack.PROMETHEUS_GRAFANA))
 ]
