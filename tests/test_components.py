@@ -207,6 +207,7 @@ def test_paraphrases_are_detected(text: str, component: str, flavor: str | None)
         "Browser caching of the logo via Cache-Control headers.",
         "Encrypt the reports with SSE-KMS.",
         "Pay the hourly rate of the contractors.",
+        "Fraud model inference on CPU.",
     ],
 )
 def test_near_misses_are_not_detected(text: str) -> None:
@@ -257,7 +258,11 @@ def test_a_static_site_with_a_server_part_is_a_service() -> None:
     assert with_api.archetype == Archetype.SERVICE and with_api.has(Component.STATIC_SITE)
     with_db = _detect("Campaign site", "A static site on a CDN; sign-ups are stored in PostgreSQL.")
     assert with_db.archetype == Archetype.SERVICE
-    assert with_db.archetype_reason.startswith("Service: a static site with a relational database")
+    assert with_db.archetype_reason.startswith('Service, not a static site (relational database): "')
+    with_workers = _detect("Campaign site", "A static site on a CDN; Celery workers send the sign-up e-mails.")
+    assert with_workers.archetype == Archetype.SERVICE  # not workers only: the site would be lost
+    cached = _detect("Docs", "A static site; pages are cached for an hour. Algolia full-text search.")
+    assert cached.archetype == Archetype.STATIC_SITE and cached.has("cache") and cached.has("search")
 
 
 def test_workers_with_an_api_or_websockets_are_a_service() -> None:
@@ -272,6 +277,8 @@ def test_workers_with_an_api_or_websockets_are_a_service() -> None:
         ([Component.STATIC_SITE], Archetype.STATIC_SITE),
         ([Component.STATIC_SITE, Component.OBJECT_STORAGE, Component.SECRETS], Archetype.STATIC_SITE),
         ([Component.STATIC_SITE, Component.DATABASE], Archetype.SERVICE),
+        ([Component.STATIC_SITE, Component.QUEUE], Archetype.SERVICE),
+        ([Component.STATIC_SITE, Component.SCHEDULED_JOBS, Component.CACHE], Archetype.STATIC_SITE),
         ([Component.QUEUE], Archetype.WORKERS),
         ([Component.SCHEDULED_JOBS, Component.DATABASE], Archetype.WORKERS),
         ([Component.STREAMING], Archetype.WORKERS),

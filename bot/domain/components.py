@@ -540,15 +540,10 @@ def _detected(component: Component, by_source: dict[str, _Hit]) -> Detected:
     )
 
 
-#: Components a static site cannot do without a server; the archetype is a service when any is there.
-_SERVER_COMPONENTS = (
-    Component.DATABASE,
-    Component.CACHE,
-    Component.QUEUE,
-    Component.WEBSOCKETS,
-    Component.SEARCH,
-    Component.STREAMING,
-)
+#: Components a static site cannot do without a server of its own: with any of them the archetype is a service. (A
+#: cache or a search alone does not count: a static site's "cache" is its CDN's, and hosted search is called from the
+#: browser.)
+_SERVER_COMPONENTS = (Component.DATABASE, Component.QUEUE, Component.WEBSOCKETS, Component.STREAMING)
 _WORKER_COMPONENTS = (Component.QUEUE, Component.SCHEDULED_JOBS, Component.STREAMING)
 _BACKEND_COMPONENTS = (
     Component.DATABASE,
@@ -566,10 +561,13 @@ def archetype_for(
 ) -> tuple[Archetype, str]:
     """The base the story's shape asks for, and why in one line (within REASON_CHARS).
 
-    GPU inference if a GPU is needed; a static site (bucket + CDN, no cluster) if there is one and nothing needs a
-    server (no API/backend words in `service`, no database, cache, queue, websockets, search or streaming); workers
-    only if there are queues, scheduled jobs or streams and no API/backend words or websockets; else a service on
-    Kubernetes. Components may be bare (the form's override): the reason then names them without a quote."""
+    - GPU inference if a GPU is needed;
+    - a static site (bucket + CDN, no cluster) if there is one and nothing needs a server: no API/backend words
+      (`service`, Detection.service_evidence), no database, queue, websockets or streaming;
+    - workers only if there are queues, scheduled jobs or streams, and no API/backend words, websockets or static site;
+    - else a service on Kubernetes.
+
+    Components may be bare (the form's override): the reason then has no quote."""
     found: dict[Component, Detected | None] = {}
     for item in components:
         if isinstance(item, Detected):
@@ -579,20 +577,21 @@ def archetype_for(
 
     def why(head: str, component: Component) -> str:
         detected = found[component]
-        return cite(head, detected.evidence[0]) if detected else f"{head}: {component.label.lower()}"
+        return cite(head, detected.evidence[0]) if detected else head
 
+    static = Component.STATIC_SITE in found
+    server = next((c for c in _SERVER_COMPONENTS if c in found), None)
+    worker = next((c for c in _WORKER_COMPONENTS if c in found), None)
     if Component.GPU_INFERENCE in found:
         return Archetype.GPU_INFERENCE, why("GPU inference", Component.GPU_INFERENCE)
-    server = next((c for c in _SERVER_COMPONENTS if c in found), None)
-    if Component.STATIC_SITE in found and service is None and server is None:
+    if static and service is None and server is None:
         return Archetype.STATIC_SITE, why("Static site, no API or backend", Component.STATIC_SITE)
-    worker = next((c for c in _WORKER_COMPONENTS if c in found), None)
-    if worker is not None and service is None and Component.WEBSOCKETS not in found:
+    if worker is not None and service is None and Component.WEBSOCKETS not in found and not static:
         return Archetype.WORKERS, why("Workers, no API", worker)
     if service is not None:
         return Archetype.SERVICE, cite("HTTP service", service)
-    if Component.STATIC_SITE in found and server is not None:
-        return Archetype.SERVICE, why(f"Service: a static site with a {server.label.lower()}", server)
+    if static and server is not None:
+        return Archetype.SERVICE, why(f"Service, not a static site ({server.label.lower()})", server)
     if Component.WEBSOCKETS in found:
         return Archetype.SERVICE, why("Service for long-lived connections", Component.WEBSOCKETS)
     return Archetype.SERVICE, "Service on Kubernetes (the default: no static-site, worker or GPU signals)"
