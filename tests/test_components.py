@@ -432,6 +432,7 @@ def test_all_figures_of_a_story_in_order() -> None:
         "Users lose their session after 30 minutes.",
         "p95 latency matters most.",
         "Keep the service up 99.9% of the time at 300 rps.",
+        "The RTO is not decided yet. Deploys take 5 minutes.",
     ],
 )
 def test_figures_are_absent_when_not_stated(text: str) -> None:

@@ -619,7 +619,7 @@ def _roles(detected: list[Detected], signals: set[str], sibling_roles: set[str],
 # right after a bounded run of non-digits following a keyword; possessive quantifiers never give back.
 _NUM = r"(\d[\d,.]*+)"
 _LEAD = r"(?<![\d,.])"
-_GAP = r"[^\d\n]{0,40}+"
+_GAP = r"[^\d\n.!?;]{0,40}+"  # what may sit between a keyword and its number: a few words of the same sentence
 _TIME = r"(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b"
 _LATENCY = re.compile(
     rf"\b(?:p(95|99)|(95|99)(?:th|%)\s*+percentile)\b{_GAP}{_NUM}\s*+(ms|msecs?|milliseconds?|seconds?|secs?|s)\b",
