@@ -191,7 +191,7 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"doe-bot load benchmark: {cfg['flows']} flows, concurrency {cfg['concurrency']}, "
         f"Jira latency {cfg['jira_latency']:.2f} s, {cfg['workers']} worker(s) x {cfg['threads']} threads, "
-        f"{report['machine']['cpus']} CPUs",
+        f"{report['machine']['cpus']} CPUs, fakes at nice {cfg.get('fakes_nice', 0)}",
         _code_line(report.get("revision") or {}),
         f"Flows: {flows['ok']}/{cfg['flows']} completed in {doe['wall_seconds']:.1f} s "
         f"({doe['flows_per_second']:.2f} flows/s); failed: {flows['failed']}"
