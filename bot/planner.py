@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.domain.components import Detection
 from bot.domain.draft import Draft, PreviewFacts, SiteFit
 from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.domain.highlights import task_highlights
@@ -102,10 +103,16 @@ def plan_task(
     templates_dir: Path,
     with_starter_files: bool = True,
     acknowledged_duplicates: list[str] = (),  # type: ignore[assignment]
+    detection: Detection | None = None,
 ) -> TaskPlan:
     dependencies = build_dependencies(siblings)
     context = build_task_context(
-        story=story, choices=choices, overrides=overrides, dependencies=dependencies, requester=requester
+        story=story,
+        choices=choices,
+        overrides=overrides,
+        dependencies=dependencies,
+        requester=requester,
+        detection=detection,
     )
     if with_starter_files:
         list_starter_files(context, templates_dir)
@@ -173,4 +180,5 @@ def plan_draft(
         templates_dir=templates_dir,
         with_starter_files=settings.doe_attach_starter_files,
         acknowledged_duplicates=draft.guardrails.acknowledged_duplicates,
+        detection=draft.detection,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.domain.components import RULES_FILE, ComponentRules, load_rules
 from bot.domain.task import TaskContext
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
 
@@ -82,6 +83,16 @@ class TemplatesError(Exception):
     """The templates folder is missing or a template does not compile: a start-up error, one line."""
 
 
+def _component_rules(templates_dir: Path) -> ComponentRules:
+    """The rules that read a story for the infrastructure it needs (`components.toml` beside the templates; a copy
+    of templates/ made before that file existed uses the bundled one). A broken file stops start-up, named."""
+    own = templates_dir / RULES_FILE
+    try:
+        return load_rules(templates_dir if own.is_file() else DEFAULT_TEMPLATES_DIR)
+    except ValueError as exc:
+        raise TemplatesError(str(exc)) from None
+
+
 class TaskRenderer:
     """Renders the task description; one per process (the environment caches compiled templates).
 
@@ -104,6 +115,7 @@ class TaskRenderer:
             error=TemplatesError,
             what="template",
         )
+        self.component_rules = _component_rules(self.templates_dir)
 
     def render_description(self, context: TaskContext) -> str:
         """Rendered once per distinct context in this process: the preview and the Approve that follows it on

@@ -21,14 +21,13 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain.estimate import SCAN_CHARS
-from bot.domain.models import SiblingTask, Story
+from bot.domain.models import Archetype, Component, SiblingTask, Story  # noqa: F401 - re-exported
 from bot.domain.related import ROLE_LABELS
 
 RULES_FILE = "components.toml"
@@ -49,55 +48,6 @@ NEGATION_WINDOW = 3
 ROLE_ORDER: tuple[str, ...] = tuple(ROLE_LABELS)
 FIGURE_NAMES = ("p95_latency_ms", "p99_latency_ms", "data_size_gb", "retention_days", "rto_minutes", "rpo_minutes")
 SIGNALS = ("service", "ui", "ml")
-
-
-class Component(StrEnum):
-    DATABASE = "database"
-    CACHE = "cache"
-    QUEUE = "queue"
-    SCHEDULED_JOBS = "scheduled_jobs"
-    OBJECT_STORAGE = "object_storage"
-    STATIC_SITE = "static_site"
-    GPU_INFERENCE = "gpu_inference"
-    SECRETS = "secrets"
-    WEBSOCKETS = "websockets"
-    SEARCH = "search"
-    STREAMING = "streaming"
-
-    @property
-    def label(self) -> str:
-        return _COMPONENT_LABELS[self.value]
-
-
-_COMPONENT_LABELS = {
-    "database": "Relational database",
-    "cache": "Cache",
-    "queue": "Queue and workers",
-    "scheduled_jobs": "Scheduled jobs",
-    "object_storage": "Object storage",
-    "static_site": "Static site on a CDN",
-    "gpu_inference": "GPU inference",
-    "secrets": "Secrets",
-    "websockets": "Long-lived connections",
-    "search": "Search",
-    "streaming": "Streaming",
-}
-
-
-class Archetype(StrEnum):
-    SERVICE = "service"
-    STATIC_SITE = "static_site"
-    WORKERS = "workers"
-    GPU_INFERENCE = "gpu_inference"
-
-    @property
-    def label(self) -> str:
-        return {
-            "service": "Service on Kubernetes",
-            "static_site": "Static site (bucket + CDN, no cluster)",
-            "workers": "Workers only",
-            "gpu_inference": "GPU inference",
-        }[self.value]
 
 
 class Evidence(BaseModel):

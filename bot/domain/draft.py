@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
+from bot.domain.components import Detection
 from bot.domain.fields import MetaField
 from bot.domain.models import Choices, Overrides, SiblingTask, Story
 
@@ -186,6 +187,7 @@ class Draft(BaseModel):
     story_key: str
     status: DraftStatus = DraftStatus.LOADING
     story: Story | None = None
+    detection: Detection | None = None  # what the story says it needs (bot/domain/components.py), with evidence
     choices: Choices | None = None
     overrides: Overrides | None = None
     conversation: Conversation
@@ -273,10 +275,18 @@ class Draft(BaseModel):
 
     @transition(DraftStatus.LOADING)
     def form_ready(
-        self, *, story: Story, overrides: Overrides, siblings: dict[str, list[SiblingTask]], site: SiteFit, now: float
+        self,
+        *,
+        story: Story,
+        overrides: Overrides,
+        siblings: dict[str, list[SiblingTask]],
+        site: SiteFit,
+        now: float,
+        detection: Detection | None = None,
     ) -> None:
         """The story is loaded and the guardrails passed: the form is shown."""
         self.story = story
+        self.detection = detection
         self.overrides = overrides
         self.guardrails.siblings = siblings
         self.guardrails.related_checked_at = now

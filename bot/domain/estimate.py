@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.domain.models import PRIORITIES, Environment, Overrides, Story
+from bot.domain.models import PRIORITIES, Archetype, Component, Environment, Overrides, Story
+
+if TYPE_CHECKING:  # bot.domain.components reads estimate.SCAN_CHARS
+    from bot.domain.components import Detection
 
 FIBONACCI = (1, 2, 3, 5, 8, 13, 21)
+#: What each component adds to the scope: a database (HA, PITR, replica, restore drill) and GPUs weigh more.
+COMPONENT_SCOPE: dict[Component, int] = {Component.DATABASE: 2, Component.GPU_INFERENCE: 2, Component.STREAMING: 2}
 #: Story text is read up to this many characters: the figures a story states sit in its first screens, and a
 #: 200 KB description must cost every parser no more than this prefix does.
 SCAN_CHARS = 20_000
@@ -53,12 +59,18 @@ def sla_from_text(text: str) -> float | None:
     return value if 90 <= value < 100 else None
 
 
-def default_overrides(story: Story) -> Overrides:
-    """What the modal is pre-filled with, read from the story where it says so."""
+def default_overrides(story: Story, detection: Detection | None = None) -> Overrides:
+    """What the modal is pre-filled with, read from the story where it says so: its figures, and the components and
+    archetype it was detected to need (bot/domain/components.py)."""
     text = f"{story.summary}\n{story.description}"
+    figures = {f.name: f.value for f in detection.figures} if detection else {}
     base = Overrides(
         throughput_rps=throughput_from_text(text) or 100,
         availability_sla=sla_from_text(text) or 99.9,
+        rto_minutes=min(10_080, max(1, round(figures.get("rto_minutes", 15)))),
+        rpo_minutes=min(10_080, max(0, round(figures.get("rpo_minutes", 5)))),
+        components=[d.component for d in detection.components] if detection else [],
+        archetype=detection.archetype if detection else Archetype.SERVICE,
     )
     priority = estimate_priority(story, base)
     points = estimate_story_points(base)
@@ -85,6 +97,14 @@ def estimate_story_points(overrides: Overrides) -> Estimate:
     if overrides.throughput_rps >= 1000:
         score += 2
         parts.append(f"{overrides.throughput_rps} rps")
+    if overrides.components:
+        added = sum(COMPONENT_SCOPE.get(c, 1) for c in overrides.components)
+        score += added
+        names = ", ".join(c.label.lower() for c in overrides.components)
+        parts.append(f"components: {names} (+{added})")
+    if overrides.archetype is Archetype.STATIC_SITE:
+        score -= 2
+        parts.append("a static site: no cluster (-2)")
     points = _fib_at_least(score)
     return Estimate(points, "scope: " + ", ".join(parts))
 

@@ -44,6 +44,55 @@ class MonitoringStack(StrEnum):
         }[self.value]
 
 
+class Component(StrEnum):
+    DATABASE = "database"
+    CACHE = "cache"
+    QUEUE = "queue"
+    SCHEDULED_JOBS = "scheduled_jobs"
+    OBJECT_STORAGE = "object_storage"
+    STATIC_SITE = "static_site"
+    GPU_INFERENCE = "gpu_inference"
+    SECRETS = "secrets"
+    WEBSOCKETS = "websockets"
+    SEARCH = "search"
+    STREAMING = "streaming"
+
+    @property
+    def label(self) -> str:
+        return _COMPONENT_LABELS[self.value]
+
+
+_COMPONENT_LABELS = {
+    "database": "Relational database",
+    "cache": "Cache",
+    "queue": "Queue and workers",
+    "scheduled_jobs": "Scheduled jobs",
+    "object_storage": "Object storage",
+    "static_site": "Static site on a CDN",
+    "gpu_inference": "GPU inference",
+    "secrets": "Secrets",
+    "websockets": "Long-lived connections",
+    "search": "Search",
+    "streaming": "Streaming",
+}
+
+
+class Archetype(StrEnum):
+    SERVICE = "service"
+    STATIC_SITE = "static_site"
+    WORKERS = "workers"
+    GPU_INFERENCE = "gpu_inference"
+
+    @property
+    def label(self) -> str:
+        return {
+            "service": "Service on Kubernetes",
+            "static_site": "Static site (bucket + CDN, no cluster)",
+            "workers": "Workers only",
+            "gpu_inference": "GPU inference",
+        }[self.value]
+
+
 class Environment(StrEnum):
     DEV = "dev"
     STAGING = "staging"
@@ -77,6 +126,7 @@ class Story(BaseModel):
     project_key: str
     description: str = ""
     labels: list[str] = Field(default_factory=list)
+    components: list[str] = Field(default_factory=list)  # the story's Jira components, by name
     epic_key: str | None = None
     is_subtask: bool = False
 
@@ -101,6 +151,15 @@ class Overrides(BaseModel):
     availability_sla: float = Field(default=99.9, ge=90, lt=100)
     rto_minutes: int = Field(default=15, ge=1, le=10_080)
     rpo_minutes: int = Field(default=5, ge=0, le=10_080)
+    #: The infrastructure the task builds (detected from the story, bot/domain/components.py; the form may change
+    #: them), in Component order, and the base it builds on.
+    components: list[Component] = Field(default_factory=list)
+    archetype: Archetype = Archetype.SERVICE
+
+    @field_validator("components")
+    @classmethod
+    def _component_order(cls, value: list[Component]) -> list[Component]:
+        return [c for c in Component if c in value]
 
     @field_validator("environments")
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +20,9 @@ from bot.domain.models import (
     Overrides,
     Story,
 )
+
+if TYPE_CHECKING:  # bot.domain.components reads the roles of bot.domain.related, which builds on this module
+    from bot.domain.components import Detection
 
 
 class Tool(BaseModel):
@@ -79,6 +83,16 @@ class TaskInfo(BaseModel):
     labels: list[str]
 
 
+class ComponentSpec(BaseModel):
+    """A piece of infrastructure the task builds (bot/domain/components.py), as the templates show it."""
+
+    id: str  # a Component value: "database", "cache", "queue", ...
+    label: str  # "Relational database"
+    name: str  # the flavor the story names ("PostgreSQL"), else the label
+    flavor: str | None = None  # "postgresql", "redis", "celery", ...
+    reason: str  # why: the story's words quoted, or "added in the form"
+
+
 class StarterFile(BaseModel):
     path: str  # where it goes in the repository, e.g. "k8s/deployment.yaml"
     attachment: str  # its name as a Jira attachment, e.g. "k8s_deployment.yaml"
@@ -97,7 +111,22 @@ class TaskContext(BaseModel):
     task: TaskInfo
     dependencies: Dependencies
     requester: str
+    components: list[ComponentSpec] = Field(default_factory=list)  # in Component order
+    archetype: str = "service"  # an Archetype value: service, static_site, workers, gpu_inference
+    archetype_label: str = "Service on Kubernetes"
+    figures: dict[str, float] = Field(default_factory=dict)  # p95_latency_ms, data_size_gb, ... the story states
     starter_files: list[StarterFile] = Field(default_factory=list)  # attached to the issue on Approve
+
+    @property
+    def component_ids(self) -> list[str]:
+        return [c.id for c in self.components]
+
+    def has(self, component: str) -> bool:
+        """For templates: `ctx.has("database")`."""
+        return component in self.component_ids
+
+    def component(self, component: str) -> ComponentSpec | None:
+        return next((c for c in self.components if c.id == component), None)
 
 
 def utf16_units(text: str) -> int:
@@ -147,6 +176,23 @@ def format_sla(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
+def component_specs(overrides: Overrides, detection: Detection | None) -> list[ComponentSpec]:
+    """The components the task builds (the form's, or the CLI's), each with why: the story's words, else the form."""
+    specs = []
+    for component in overrides.components:
+        found = detection.get(component) if detection else None
+        specs.append(
+            ComponentSpec(
+                id=component.value,
+                label=component.label,
+                name=found.name if found else component.label,
+                flavor=found.flavor if found else None,
+                reason=found.reason if found else f"{component.label}: added in the form",
+            )
+        )
+    return specs
+
+
 def build_task_context(
     *,
     story: Story,
@@ -154,6 +200,7 @@ def build_task_context(
     overrides: Overrides,
     dependencies: Dependencies,
     requester: str,
+    detection: Detection | None = None,
 ) -> TaskContext:
     name = slugify(story.summary)
     envs = [env.value for env in overrides.environments]
@@ -186,4 +233,8 @@ def build_task_context(
         ),
         dependencies=dependencies,
         requester=requester,
+        components=component_specs(overrides, detection),
+        archetype=overrides.archetype.value,
+        archetype_label=overrides.archetype.label,
+        figures={f.name: f.value for f in detection.figures} if detection else {},
     )

@@ -12,6 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot import blocks
+from bot.domain.components import detect
 from bot.domain.draft import Conversation, Draft
 from bot.domain.estimate import default_overrides
 from bot.errors import DoeError, DraftGone, StoryNotFound
@@ -127,7 +128,17 @@ def _load_form(deps: FlowDeps, client: WebClient, *, draft: Draft, view_hash: st
             show_in_modal(client, view_id=view_id, view=view)
             return
         site = deps.creator.fit_site(story)
-        draft.form_ready(story=story, overrides=default_overrides(story), siblings=siblings, site=site, now=time.time())
+        detection = detect(
+            story, siblings=siblings, jira_components=story.components, rules=deps.renderer.component_rules
+        )
+        draft.form_ready(
+            story=story,
+            overrides=default_overrides(story, detection),
+            siblings=siblings,
+            site=site,
+            now=time.time(),
+            detection=detection,
+        )
         deps.store.save(draft)
         DRAFTS.labels("created").inc()
     except DoeError as exc:
