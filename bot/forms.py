@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.fields import MetaField, field_json
-from bot.domain.models import PRIORITIES, Choices, CIPlatform, Cloud, Environment, MonitoringStack, Overrides
+from bot.domain.models import (
+    PRIORITIES,
+    Archetype,
+    Choices,
+    CIPlatform,
+    Cloud,
+    Component,
+    Environment,
+    MonitoringStack,
+    Overrides,
+)
 from bot.ids import ActionId, BlockId
 
 
@@ -105,8 +115,28 @@ def parse_task_form(state: dict[str, Any]) -> tuple[Choices, Overrides]:
     if not environments:
         errors[BlockId.ENVIRONMENTS] = "Pick at least one environment."
 
+    components = [
+        Component(o.get("value"))
+        for block in (BlockId.COMPONENTS_DATA, BlockId.COMPONENTS_RUNTIME)
+        for o in _value(state, block, ActionId.COMPONENTS).get("selected_options") or []
+        if o.get("value") in {c.value for c in Component}
+    ]
+    archetype_raw = _selected(state, BlockId.ARCHETYPE, ActionId.ARCHETYPE)
+    archetype = Archetype(archetype_raw) if archetype_raw in {a.value for a in Archetype} else Archetype.SERVICE
+    if archetype is Archetype.STATIC_SITE and Component.STATIC_SITE not in components:
+        errors[BlockId.ARCHETYPE] = "A static site needs the static site component: tick it, or choose another base."
+    if archetype is Archetype.GPU_INFERENCE and Component.GPU_INFERENCE not in components:
+        errors[BlockId.ARCHETYPE] = "GPU inference needs the GPU inference component: tick it, or choose another base."
+
     if errors:
         raise FormErrors({str(k): v for k, v in errors.items()})
     choices = Choices(**picked)
-    overrides = Overrides(priority=priority, availability_sla=sla, environments=environments, **numbers)
+    overrides = Overrides(
+        priority=priority,
+        availability_sla=sla,
+        environments=environments,
+        components=components,
+        archetype=archetype,
+        **numbers,
+    )
     return choices, overrides

@@ -22,6 +22,9 @@ class BlockId(StrEnum):
     SLA = "doe_sla"
     RTO = "doe_rto"
     RPO = "doe_rpo"
+    COMPONENTS_DATA = "doe_components_data"  # the story's data stores (checkboxes; Slack allows 10 options each)
+    COMPONENTS_RUNTIME = "doe_components_runtime"  # workers, jobs, connections, GPUs, a static site
+    ARCHETYPE = "doe_archetype"
     PREVIEW_ACTIONS = "doe_preview_actions"
     STORY_PICKER = "doe_story"
     SITE_FIELD_PREFIX = "doe_field_"  # + the Jira field id: a field the site requires, asked in the form
@@ -39,6 +42,8 @@ class ActionId(StrEnum):
     SLA = "doe_sla_input"
     RTO = "doe_rto_input"
     RPO = "doe_rpo_input"
+    COMPONENTS = "doe_components_select"
+    ARCHETYPE = "doe_archetype_select"
     APPROVE = "doe_approve"
     EDIT = "doe_edit"
     CANCEL = "doe_cancel"

@@ -20,13 +20,16 @@ from urllib.parse import quote
 
 from bot import blocks
 from bot.creator import TaskCreator
+from bot.domain.components import archetype_for, detect
 from bot.domain.draft import Conversation, Draft, DraftStatus, SiteFit, new_draft_id
 from bot.domain.estimate import default_overrides
 from bot.domain.keys import parse_story_key
 from bot.domain.models import (
+    Archetype,
     Choices,
     CIPlatform,
     Cloud,
+    Component,
     MonitoringStack,
     Overrides,
     SiblingTask,
@@ -103,6 +106,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     parser.add_argument("--environments", help="comma-separated: dev,staging,prod")
     parser.add_argument("--throughput", type=int, help="requests per second")
     parser.add_argument("--sla", type=float, help="availability SLA in percent, e.g. 99.9")
+    parser.add_argument(
+        "--component",
+        help="the infrastructure to build, comma-separated, instead of what the story is read to need: "
+        + ", ".join(c.value for c in Component)
+        + " (also postgres, mysql, redis, cron, s3, cdn, gpu, kafka...)",
+    )
+    parser.add_argument("--no-detect", action="store_true", help="do not read the story for components")
+    parser.add_argument("--archetype", help="the base: service | static-site | workers | gpu-inference")
     parser.add_argument("--requester", help="who asked, shown in the description (default: $USER)")
     if creating:
         parser.add_argument("--allow-duplicate", action="store_true", help="create even if a DevOps task exists")
@@ -131,9 +142,60 @@ def choices_from(args: argparse.Namespace) -> Choices:
     )
 
 
-def overrides_from(args: argparse.Namespace, story: Story) -> Overrides:
-    base = default_overrides(story)
+#: --component's words: the components' own names, and what people call them.
+COMPONENT_WORDS: dict[str, Component] = {c.value.replace("_", "-"): c for c in Component} | {
+    "postgres": Component.DATABASE,
+    "postgresql": Component.DATABASE,
+    "mysql": Component.DATABASE,
+    "db": Component.DATABASE,
+    "redis": Component.CACHE,
+    "workers": Component.QUEUE,
+    "cron": Component.SCHEDULED_JOBS,
+    "cronjob": Component.SCHEDULED_JOBS,
+    "jobs": Component.SCHEDULED_JOBS,
+    "s3": Component.OBJECT_STORAGE,
+    "bucket": Component.OBJECT_STORAGE,
+    "storage": Component.OBJECT_STORAGE,
+    "cdn": Component.STATIC_SITE,
+    "site": Component.STATIC_SITE,
+    "spa": Component.STATIC_SITE,
+    "gpu": Component.GPU_INFERENCE,
+    "websocket": Component.WEBSOCKETS,
+    "elasticsearch": Component.SEARCH,
+    "opensearch": Component.SEARCH,
+    "kafka": Component.STREAMING,
+}
+ARCHETYPE_WORDS: dict[str, Archetype] = {a.value.replace("_", "-"): a for a in Archetype}
+
+
+def detection_for(args: argparse.Namespace, story: Story, siblings: dict[str, list[SiblingTask]], rules: Any):
+    """What the story is read to need, as Slack reads it, unless --no-detect."""
+    if args.no_detect:
+        return None
+    return detect(story, siblings=siblings, jira_components=story.components, rules=rules)
+
+
+def print_detection(prepared: Prepared, detection: Any) -> None:
+    """What the task builds and why, on stderr: detected (the story's words), or given with --component."""
+    found = {d.component: d for d in detection.components} if detection else {}
+    for component in prepared.overrides.components:
+        why = found[component].reason if component in found else f"{component.label}: given with --component"
+        print(f"component: {component.value}: {why}", file=sys.stderr)
+    archetype = prepared.overrides.archetype
+    why = f" ({detection.archetype_reason})" if detection and detection.archetype is archetype else ""
+    print(f"built as: {archetype.label}{why}", file=sys.stderr)
+
+
+def overrides_from(args: argparse.Namespace, story: Story, detection: Any = None) -> Overrides:
+    base = default_overrides(story, detection)
     update: dict[str, Any] = {}
+    if args.component is not None:
+        words = [w.strip().lower().replace("_", "-") for w in args.component.split(",") if w.strip()]
+        update["components"] = [_pick(COMPONENT_WORDS, w, "component") for w in words]
+        service = detection.service_evidence if detection else None  # the story's own "this is an API" words
+        update["archetype"] = archetype_for(update["components"], service=service)[0]
+    if args.archetype:
+        update["archetype"] = _pick(ARCHETYPE_WORDS, args.archetype.replace("_", "-"), "archetype")
     if args.priority:
         update["priority"] = args.priority
     if args.points is not None:
@@ -181,6 +243,7 @@ def prepare(
     requester: str,
     site: SiteFit | None = None,
     with_starter_files: bool = True,
+    detection: Any = None,
 ) -> Prepared:
     """The task as the Slack flow would plan it (bot/planner.py), with its description rendered."""
     plan = plan_task(
@@ -192,6 +255,7 @@ def prepare(
         requester=requester,
         templates_dir=renderer.templates_dir,
         with_starter_files=with_starter_files,
+        detection=detection,
     )
     description = renderer.render_description(plan.context)
     return Prepared(plan=plan, choices=choices, overrides=overrides, description=description)
@@ -253,14 +317,17 @@ def render_command(args: argparse.Namespace, *, jira: Any | None, renderer: Task
     siblings: dict[str, list[SiblingTask]] = {}
     if jira is not None:
         siblings = find_siblings(story, jira.find_related(story))
+    detection = detection_for(args, story, siblings, renderer.component_rules)
     prepared = prepare(
         story=story,
         choices=choices_from(args),
-        overrides=overrides_from(args, story),
+        overrides=overrides_from(args, story, detection),
         siblings=siblings,
         renderer=renderer,
         requester=_requester(args, "render"),
+        detection=detection,
     )
+    print_detection(prepared, detection)
     plan = prepared.plan
     if args.blocks:
         sys.stdout.write(block_kit_output(prepared))
@@ -303,16 +370,19 @@ def create_command(args: argparse.Namespace, *, settings: Settings, jira: JiraGa
         print(f"refused: Jira requires {', '.join(missing)} in {story.project_key}", file=sys.stderr)
         print(f"set it in DOE_FIELD_DEFAULTS, or finish in Jira: {creator.finish_in_jira_url(story)}", file=sys.stderr)
         return 1
+    detection = detection_for(args, story, siblings, renderer.component_rules)
     prepared = prepare(
         story=story,
         choices=choices_from(args),
-        overrides=overrides_from(args, story),
+        overrides=overrides_from(args, story, detection),
         siblings=siblings,
         renderer=renderer,
         requester=_requester(args, "create"),
         site=site,
         with_starter_files=settings.doe_attach_starter_files,
+        detection=detection,
     )
+    print_detection(prepared, detection)
     plan = prepared.plan
     draft_id = new_draft_id()
     if store is not None:

@@ -44,6 +44,8 @@ def _preview_head(draft: Draft) -> list[Block]:
         f"*Story points*\n{overrides.story_points}",
         f"*Environments*\n{', '.join(e.value for e in overrides.environments)}",
     ]
+    built = ", ".join(c.label for c in overrides.components) or "no extra components"
+    fields.append(f"*Infrastructure*\n{overrides.archetype.label}: {built}")
     return [
         {"type": "header", "text": _plain(draft.preview.summary, HEADER_MAX)},
         {"type": "section", "text": _mrkdwn(f"Parent story: {_story_line(story)}")},

@@ -20,7 +20,18 @@ from bot.blocks.base import (
 from bot.domain.draft import Draft
 from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.domain.fields import MetaField
-from bot.domain.models import PRIORITIES, CIPlatform, Cloud, Environment, MonitoringStack, Story
+from bot.domain.models import (
+    DATA_COMPONENTS,
+    PRIORITIES,
+    RUNTIME_COMPONENTS,
+    Archetype,
+    CIPlatform,
+    Cloud,
+    Component,
+    Environment,
+    MonitoringStack,
+    Story,
+)
 from bot.domain.related import RelatedIssue
 from bot.ids import ActionId, BlockId, CallbackId
 
@@ -223,6 +234,7 @@ def build_task_modal(draft: Draft) -> dict[str, Any]:
             options=[(m.value, m.label) for m in MonitoringStack],
             initial=choices.monitoring.value if choices else None,
         ),
+        *_component_blocks(draft),
         {"type": "header", "text": _plain("Overrides", HEADER_MAX)},
         _static_select(
             block_id=BlockId.PRIORITY,
@@ -294,6 +306,49 @@ def build_task_modal(draft: Draft) -> dict[str, Any]:
 
 
 # -- preview message ------------------------------------------------------------------------------------------
+
+
+def _component_blocks(draft: Draft) -> list[Block]:
+    """What the story needs, as read from it: pre-checked components, each with its reason (the story's words),
+    and the base they are built on. The user may untick, add, or change the base."""
+    assert draft.overrides
+    overrides, detection = draft.overrides, draft.detection
+    reasons = {d.component: d.reason for d in detection.components} if detection else {}
+
+    def option(component: Component) -> dict[str, Any]:
+        built = _option(component.value, component.label)
+        if component in reasons:
+            built["description"] = _plain(reasons[component], 75)
+        return built
+
+    blocks: list[Block] = [{"type": "header", "text": _plain("Infrastructure", HEADER_MAX)}]
+    for block_id, label, group in (
+        (BlockId.COMPONENTS_DATA, "Data", DATA_COMPONENTS),
+        (BlockId.COMPONENTS_RUNTIME, "Runtime", RUNTIME_COMPONENTS),
+    ):
+        element: dict[str, Any] = {
+            "type": "checkboxes",
+            "action_id": ActionId.COMPONENTS,
+            "options": [option(c) for c in group],
+        }
+        chosen = [option(c) for c in group if c in overrides.components]
+        if chosen:
+            element["initial_options"] = chosen
+        blocks.append(
+            {"type": "input", "block_id": block_id, "optional": True, "label": _plain(label, 2000), "element": element}
+        )
+    why = detection.archetype_reason if detection and detection.archetype_reason else "the usual base"
+    blocks.append(
+        _static_select(
+            block_id=BlockId.ARCHETYPE,
+            action_id=ActionId.ARCHETYPE,
+            label="Built as",
+            options=[(a.value, a.label) for a in Archetype],
+            initial=overrides.archetype.value,
+        )
+        | {"hint": _plain(f"Suggested: {why}", 2000)}
+    )
+    return blocks
 
 
 def _site_field_input(field: MetaField, *, current: Any) -> Block:

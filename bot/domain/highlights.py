@@ -22,15 +22,35 @@ _MONITORING = {
 }
 
 
+_SITE = {
+    "aws": "S3 + CloudFront (ACM certificate, origin access control)",
+    "gcp": "a GCS bucket + Cloud CDN (managed certificate)",
+    "azure": "a Storage static website + Front Door",
+}
+
+
 def task_highlights(ctx: TaskContext) -> list[str]:
     envs = " → ".join(ctx.targets.environments)
+    site = ctx.archetype == "static_site"
+    if site:
+        base = [f"Terraform for {_SITE[ctx.cloud.id]}: no Kubernetes cluster"]
+        pipeline = f"{ctx.ci.name} pipeline in {_PIPELINE_FILE[ctx.ci.id]}: build, test, sync to the bucket, "
+        pipeline += "invalidate the CDN, with approval gates"
+        release = f"Releases by bucket sync with the previous build kept for rollback; promotion {envs}"
+    else:
+        base = [
+            f"Terraform for {_CLUSTER[ctx.cloud.id]}",
+            f"Kubernetes Deployment `{ctx.app.name}`: probes, requests/limits, "
+            f"{ctx.scaling.min_replicas}–{ctx.scaling.max_replicas} replicas with autoscaling",
+        ]
+        pipeline = f"{ctx.ci.name} pipeline in {_PIPELINE_FILE[ctx.ci.id]}: build, test, image scan, push to "
+        pipeline += f"{_REGISTRY[ctx.cloud.id]}, deploy with approval gates"
+        release = f"Blue-green releases with automated rollback; promotion {envs}"
     return [
-        f"Terraform for {_CLUSTER[ctx.cloud.id]}",
-        f"Kubernetes Deployment `{ctx.app.name}`: probes, requests/limits, "
-        f"{ctx.scaling.min_replicas}–{ctx.scaling.max_replicas} replicas with autoscaling",
-        f"{ctx.ci.name} pipeline in {_PIPELINE_FILE[ctx.ci.id]}: build, test, image scan, push to "
-        f"{_REGISTRY[ctx.cloud.id]}, deploy with approval gates",
-        f"Blue-green releases with automated rollback; promotion {envs}",
+        *base,
+        *[f"{c.label} — {c.reason}" for c in ctx.components],
+        pipeline,
+        release,
         f"{ctx.monitoring.name}: {_MONITORING[ctx.monitoring.id]}",
         f"Targets: {ctx.targets.throughput_rps:,} req/s, p95 < {ctx.targets.p95_latency_ms} ms, "
         f"{ctx.targets.availability_sla}% availability, RTO {ctx.targets.rto_minutes} min, "

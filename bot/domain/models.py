@@ -77,6 +77,24 @@ _COMPONENT_LABELS = {
 }
 
 
+#: How the form groups the components (Slack's checkboxes take at most 10 options each).
+DATA_COMPONENTS: tuple[Component, ...] = (
+    Component.DATABASE,
+    Component.CACHE,
+    Component.OBJECT_STORAGE,
+    Component.SEARCH,
+    Component.STREAMING,
+    Component.SECRETS,
+)
+RUNTIME_COMPONENTS: tuple[Component, ...] = (
+    Component.QUEUE,
+    Component.SCHEDULED_JOBS,
+    Component.WEBSOCKETS,
+    Component.GPU_INFERENCE,
+    Component.STATIC_SITE,
+)
+
+
 class Archetype(StrEnum):
     SERVICE = "service"
     STATIC_SITE = "static_site"
