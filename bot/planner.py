@@ -105,7 +105,7 @@ def plan_task(
     acknowledged_duplicates: list[str] = (),  # type: ignore[assignment]
     detection: Detection | None = None,
 ) -> TaskPlan:
-    dependencies = build_dependencies(siblings)
+    dependencies = build_dependencies(siblings, roles=detection.roles if detection else None)
     context = build_task_context(
         story=story,
         choices=choices,

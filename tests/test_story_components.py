@@ -77,6 +77,9 @@ def test_unticking_and_adding_changes_the_preview_the_plan_and_edit_keeps_it(
     assert "Queue and workers" in shown and "Scheduled jobs" in shown
     highlights = json.dumps(preview["blocks"])
     assert "stores orders in a PostgreSQL 16 database" in highlights and "Object storage" in highlights
+    # Cross-team dependencies: only the roles this story touches (an API with a database), not all of them.
+    assert "No database task" in highlights and "No backend task" in highlights
+    assert "No AI/ML task" not in highlights and "No frontend task" not in highlights
     draft = app_server.store.get(preview["blocks"][-1]["elements"][0]["value"])
     assert draft.overrides.components == [
         Component.DATABASE,

@@ -102,21 +102,29 @@ def find_siblings(story: Story, related: list[RelatedIssue]) -> dict[str, list[S
     return siblings
 
 
-def build_dependencies(siblings: dict[str, list[SiblingTask]]) -> Dependencies:
-    """Requires/provides by key where the sibling task exists; a warning for each required role that has none."""
+def build_dependencies(
+    siblings: dict[str, list[SiblingTask]], *, roles: list[str] | None = None
+) -> Dependencies:
+    """Requires/provides by key where the sibling task exists; a warning for each required role that has none.
+    `roles`: only the roles the story and its components touch (bot/domain/components.py); a role with a sibling
+    task is always kept. None: every role (a story not read for its components)."""
     requires, provides, warnings = [], [], []
+
+    def relevant(role: str) -> bool:
+        return roles is None or role in roles or bool(siblings.get(role))
+
     for role, what in REQUIRES.items():
         tasks = siblings.get(role) or []
         if tasks:
             requires.extend(Dependency(role=role, what=what, key=t.key) for t in tasks)
-        else:
+        elif relevant(role):
             requires.append(Dependency(role=role, what=what))
             warnings.append(MISSING_ROLE_WARNINGS[role])
     for role, what in PROVIDES.items():
         tasks = siblings.get(role) or []
         if tasks:
             provides.extend(Dependency(role=role, what=what, key=t.key) for t in tasks)
-        else:
+        elif relevant(role):
             provides.append(Dependency(role=role, what=what))
     return Dependencies(requires=requires, provides=provides, warnings=warnings)
 
