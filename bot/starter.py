@@ -6,7 +6,21 @@ Jira. They are rendered from Jinja2 templates under ``<templates dir>/starter/``
 - ``common/<path>.jinja`` is rendered for every task;
 - ``cloud/<cloud id>/<path>.jinja``, ``ci/<ci id>/<path>.jinja`` and ``monitoring/<monitoring id>/<path>.jinja``
   only for that choice;
+- ``components/<component id>/`` holds the files of one piece of infrastructure the story needs (TaskContext
+  ``components``: ``database``, ``cache``, ``queue``, ...), laid out the same way inside it: ``common/<path>.jinja``,
+  ``cloud/<cloud id>/<path>.jinja``, ``ci/<ci id>/<path>.jinja``, ``monitoring/<monitoring id>/<path>.jinja``. They
+  are rendered only when the task has that component (``ctx.has(id)``), so removing a component removes its files.
+  A component's Terraform goes in the same ``terraform/`` folder as the cloud's (``terraform/database.tf``), its
+  manifests in ``k8s/``, its alerts beside the stack's (``monitoring/alert-rules-database.yaml``);
+- a static site (archetype ``static_site``: a bucket behind a CDN) runs no cluster. Its task gets no file of
+  CLUSTER_FILES (every ``k8s/`` manifest, the cluster's Terraform ``terraform/cluster*.tf`` and the monitoring of the
+  service that runs there) and none of the CLUSTER_COMPONENTS' files (what only runs on a cluster: workers, CronJobs,
+  GPU pods, websockets); it gets the static site's files (``components/static_site/``) even without the component;
 - a file or folder whose name starts with ``_`` is a partial (macros, shared values), never a file of its own.
+
+Besides the TaskContext's fields the templates get ``component_ids`` (the components whose files are rendered, in
+Component order), ``component_specs`` ({id: ComponentSpec}; a static site added for the archetype has none) and
+``cluster`` (False for a static site).
 
 Safety, as for the description:
 
@@ -32,6 +46,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.domain.models import Component
 from bot.domain.task import StarterFile, TaskContext
 from bot.render import DEFAULT_TEMPLATES_DIR
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
@@ -46,6 +61,20 @@ TEMPLATE_SUFFIX = ".jinja"
 STARTER_FILE_MAX_BYTES = 100 * 1024
 #: How much of a free-text value a comment or annotation keeps.
 FREE_TEXT_MAX_CHARS = 200
+#: Folder of the per-component templates inside the starter folder.
+COMPONENTS_DIR = "components"
+#: The archetype with no cluster: a bucket behind a CDN.
+STATIC_SITE = "static_site"
+#: Files a static site does not get: the cluster's (Kubernetes manifests, its Terraform) and the monitoring of the
+#: service running on it (pod scraping, service SLOs and dashboards; the CloudWatch root module stays, it also holds
+#: the static site's alarms).
+CLUSTER_FILES = re.compile(
+    r"^(?:k8s/.*|terraform/cluster[^/]*\.tf"
+    r"|monitoring/(?:prometheus-scrape\.yaml|alert-rules\.yaml|grafana-dashboard\.json|datadog-monitors\.json))$"
+)
+#: Components that exist only on a cluster (worker Deployments and their autoscaling, CronJobs, GPU node pools and
+#: pods, websocket ingress): a static site gets none of their files.
+CLUSTER_COMPONENTS = frozenset({"queue", "scheduled_jobs", "gpu_inference", "websockets"})
 
 # YAML 1.1 forbids these even inside a double-quoted scalar unless escaped (or reads them as line breaks: NEL, LS,
 # PS); json.dumps leaves them as they are when ensure_ascii is off.
@@ -168,13 +197,22 @@ class StarterRenderer:
         compile_all(self._env, self._names, error=StarterTemplatesError, what="starter template")
 
     def templates_for(self, context: TaskContext) -> dict[str, str]:
-        """{output path: template name} for the context's cloud, CI and monitoring choices."""
-        prefixes = [
+        """{output path: template name} for the context's cloud, CI and monitoring choices and its components."""
+        choices = [
             "common/",
             f"cloud/{context.cloud.id}/",
             f"ci/{context.ci.id}/",
             f"monitoring/{context.monitoring.id}/",
         ]
+        prefixes = [
+            *choices,
+            *(
+                f"{COMPONENTS_DIR}/{component}/{choice}"
+                for component in starter_components(context)
+                for choice in choices
+            ),
+        ]
+        static = context.archetype == STATIC_SITE
         chosen: dict[str, str] = {}
         for name in self._names:
             if _is_partial(name):
@@ -182,13 +220,21 @@ class StarterRenderer:
             for prefix in prefixes:
                 if name.startswith(prefix):
                     path = name[len(prefix) : -len(TEMPLATE_SUFFIX)]
+                    if static and CLUSTER_FILES.match(path):
+                        continue
                     if path in chosen:
                         raise StarterTemplatesError(f"starter templates {chosen[path]} and {name} both make {path}")
                     chosen[path] = name
         return chosen
 
     def render(self, context: TaskContext) -> dict[str, str]:
-        values = template_values(context)
+        components = starter_components(context)
+        values = {
+            **template_values(context),
+            "component_ids": components,
+            "component_specs": {c.id: c for c in context.components if c.id in components},
+            "cluster": context.archetype != STATIC_SITE,
+        }
         files: dict[str, str] = {}
         for path, name in sorted(self.templates_for(context).items()):
             try:
@@ -204,6 +250,18 @@ class StarterRenderer:
         if not files:
             raise StarterTemplatesError(f"no starter templates under {self.templates_dir / STARTER_DIR}")
         return files
+
+
+def starter_components(context: TaskContext) -> list[str]:
+    """The components whose starter files the task gets, in Component order: the context's, and for a static site
+    (archetype static_site) the static site itself but none of the CLUSTER_COMPONENTS."""
+    ids = list(context.component_ids)
+    if context.archetype == STATIC_SITE:
+        ids = [c for c in ids if c not in CLUSTER_COMPONENTS]
+        if STATIC_SITE not in ids:
+            ids.append(STATIC_SITE)
+    order = {c.value: i for i, c in enumerate(Component)}
+    return sorted(dict.fromkeys(ids), key=lambda c: order.get(c, len(order)))
 
 
 def _where(name: str, exc: TemplateError) -> str:

@@ -124,7 +124,7 @@ def test_create_makes_the_task_with_the_guardrails(fake_jira: FakeJira, redis_ur
     (issue,) = fake_jira.created_issues()
     assert made.stdout.startswith(f"created {issue['key']}: {fake_jira.url}/browse/{issue['key']}")
     assert "aws" in issue["fields"]["labels"] and "No frontend task" in made.stdout
-    assert len(fake_jira.attachments_of(issue["key"])) == 9  # 4 k8s, 3 terraform, pipeline, alarms
+    assert len(fake_jira.attachments_of(issue["key"])) == 10  # 4 k8s, 4 terraform, pipeline, alarms
 
     again = _run(*args, env=env)
     assert again.returncode == 1

@@ -14,7 +14,7 @@ from tests.support.validators import validate_files
 
 EXPECTED = {
     "k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml",
-    "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf",
+    "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
     ".gitlab-ci.yml", "monitoring/datadog-monitors.json",
 }  # fmt: skip
 
@@ -24,10 +24,10 @@ def test_approve_attaches_valid_starter_files(slack: SlackDriver, fake_slack: Fa
         slack, fake_slack, open_form(slack, fake_slack), choose("gcp", "gitlab_ci", "datadog")
     )
     shown = json.dumps(preview["blocks"])
-    assert "Attached on Approve: 9 starter files" in shown and "`.gitlab-ci.yml`" in shown
+    assert "Attached on Approve: 10 starter files" in shown and "`.gitlab-ci.yml`" in shown
     slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     done = fake_slack.wait_for(
-        "chat.update", where=lambda c: "Attached: 9 starter files" in json.dumps(c.args["blocks"])
+        "chat.update", where=lambda c: "Attached: 10 starter files" in json.dumps(c.args["blocks"])
     )
     assert done
     (issue,) = fake_jira.created_issues()
@@ -35,7 +35,7 @@ def test_approve_attaches_valid_starter_files(slack: SlackDriver, fake_slack: Fa
     assert set(attached) == {attachment_name(p) for p in EXPECTED}
     by_path = {p: attached[attachment_name(p)].decode() for p in EXPECTED}
     assert validate_files(by_path) == []
-    assert "google_container_cluster" in by_path["terraform/main.tf"]
+    assert "google_container_cluster" in by_path["terraform/cluster.tf"]
     description = issue["fields"]["description"]
     assert "h2. Starter files" in description and "k8s\\_deployment.yaml" in description
     uploads = [r for r in fake_jira.requests if r.method == "POST" and r.path.endswith("/attachments")]

@@ -36,7 +36,7 @@ COMBINATIONS = list(itertools.product(Cloud, CIPlatform, MonitoringStack))
 COMBINATION_IDS = [f"{c.value}-{ci.value}-{m.value}" for c, ci, m in COMBINATIONS]
 
 K8S_FILES = {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml"}
-TERRAFORM_FILES = {"terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf"}
+TERRAFORM_FILES = {"terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf"}
 CI_FILES = {
     CIPlatform.GITHUB_ACTIONS: {".github/workflows/deploy.yml"},
     CIPlatform.GITLAB_CI: {".gitlab-ci.yml"},
