@@ -48,6 +48,8 @@ from check_jsonschema.regex_variants import RegexImplementation, RegexVariantNam
 from check_jsonschema.schema_loader import BuiltinSchemaLoader
 from kubernetes_validate.utils import SchemaNotFoundError
 
+from tests.support import crd_schemas
+
 #: Kubernetes version whose schemas the manifests are checked against (kubernetes-validate bundles 1.25 and later).
 KUBERNETES_VERSION = "1.30"
 #: At most this many schema errors are reported per document.
@@ -171,11 +173,16 @@ def check_yaml(path: str, text: str) -> Problems:
 
 
 def check_kubernetes(path: str, text: str, version: str = KUBERNETES_VERSION) -> Problems:
-    """Each document against the strict Kubernetes schema of its kind and apiVersion (kubernetes-validate)."""
+    """Each document against the strict Kubernetes schema of its kind and apiVersion (kubernetes-validate), or, for a
+    custom resource, against its CRD's schema made as strict (tests/support/crd_schemas.py). A kind with neither
+    schema is an error: nothing is accepted unchecked."""
     docs, problems = load_yaml(path, text)
     for index, doc in enumerate(docs):
         if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
             problems.append(problem(path, "not a Kubernetes object (no kind/apiVersion)", line_of(text, [], index)))
+            continue
+        if _is_custom_resource(str(doc["apiVersion"])):
+            problems += _check_custom_resource(path, text, doc, index)
             continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -186,6 +193,35 @@ def check_kubernetes(path: str, text: str, version: str = KUBERNETES_VERSION) ->
         except SchemaNotFoundError as exc:
             problems.append(problem(path, exc.message, line_of(text, ["kind"], index)))
     return problems
+
+
+def _is_custom_resource(api_version: str) -> bool:
+    """A group of the stored CRDs (keda.sh, external-secrets.io, cloud.google.com), or any group with a dot that
+    Kubernetes itself does not serve (its own are core, ``apps``, ... and ``*.k8s.io``)."""
+    group, _ = crd_schemas.split_api_version(api_version)
+    return group in crd_schemas.known_groups() or ("." in group and not group.endswith(".k8s.io"))
+
+
+def _check_custom_resource(path: str, text: str, doc: dict[str, Any], index: int) -> Problems:
+    kind, api_version = str(doc["kind"]), str(doc["apiVersion"])
+    validator = crd_schemas.validator_for(api_version, kind)
+    if validator is None:
+        return [
+            problem(
+                path,
+                f"{kind} {api_version}: no schema for this custom resource (unknown kind or version; store its CRD "
+                "in tests/data/crds with tests/support/crd_schemas.py)",
+                line_of(text, ["kind"], index),
+            )
+        ]
+    found: Problems = []
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        best = _deepest(error)
+        keys = list(best.absolute_path)
+        found.append(problem(path, f"{kind} {_dotted(keys)}: {best.message}", _LazyLine(text, keys, index)))
+        if len(found) >= MAX_ERRORS:
+            break
+    return found
 
 
 # ------------------------------------------------------------------------------------------------ Terraform / HCL
