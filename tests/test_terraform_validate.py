@@ -25,12 +25,57 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.domain.models import CIPlatform, Cloud, MonitoringStack
+from bot.domain.components import Detected, Detection, Evidence
+from bot.domain.models import Archetype, Choices, CIPlatform, Cloud, Component, MonitoringStack, Overrides
+from bot.domain.task import Dependencies, TaskContext, build_task_context
 from bot.starter import render_starter_files
 from tests.support import validators
 from tests.test_starter_files import COMBINATIONS, HOSTILE_SUMMARY, make_context, make_story
 
 ALARMS = "monitoring/cloudwatch-alarms.tf"
+ALL_COMPONENTS = list(Component)
+#: Flavors that take another branch of the AWS component templates than the defaults (postgresql, redis, SQS, MSK).
+OTHER_FLAVORS = {Component.DATABASE: "mysql", Component.CACHE: "memcached", Component.QUEUE: "rabbitmq",
+                 Component.STREAMING: "kinesis"}  # fmt: skip
+
+
+def component_context(
+    cloud: Cloud, monitoring: MonitoringStack, components: list[Component], archetype: Archetype,
+    flavors: dict[Component, str] | None = None,
+) -> TaskContext:  # fmt: skip
+    """A task with these components (each with a flavor, as detection gives it) on this archetype."""
+    flavors = flavors or {}
+    detection = Detection(
+        components=[
+            Detected(component=c, flavor=flavors.get(c), evidence=[Evidence(source="summary", quote="q")])
+            for c in components
+        ],
+        archetype=archetype,
+    )
+    return build_task_context(
+        story=make_story(),
+        choices=Choices(cloud=cloud, ci=CIPlatform.GITHUB_ACTIONS, monitoring=monitoring),
+        overrides=Overrides(throughput_rps=420, availability_sla=99.95, components=components, archetype=archetype),
+        dependencies=Dependencies(),
+        requester="Alice Example",
+        detection=detection,
+    )
+
+
+#: Component renderings: every component on a service (default flavors, and the other flavors), each archetype, and
+#: the CloudWatch root module with every component on each cloud.
+CW = MonitoringStack.CLOUDWATCH
+COMPONENT_RENDERINGS: list[tuple[str, TaskContext]] = [
+    ("service-all", component_context(Cloud.AWS, CW, ALL_COMPONENTS, Archetype.SERVICE)),
+    ("service-other-flavors", component_context(Cloud.AWS, CW, ALL_COMPONENTS, Archetype.SERVICE, OTHER_FLAVORS)),
+    ("static-site", component_context(Cloud.AWS, CW, [Component.STATIC_SITE, Component.OBJECT_STORAGE],
+                                      Archetype.STATIC_SITE)),
+    ("gpu", component_context(Cloud.AWS, CW, [Component.GPU_INFERENCE, Component.OBJECT_STORAGE],
+                              Archetype.GPU_INFERENCE)),
+    ("workers", component_context(Cloud.AWS, CW, [Component.QUEUE, Component.SCHEDULED_JOBS], Archetype.WORKERS)),
+    ("gcp-all", component_context(Cloud.GCP, CW, ALL_COMPONENTS, Archetype.SERVICE)),
+    ("azure-all", component_context(Cloud.AZURE, CW, ALL_COMPONENTS, Archetype.SERVICE)),
+]  # fmt: skip
 
 
 @dataclass
@@ -51,14 +96,19 @@ def aws_folders() -> dict[str, Folder]:
     """{id: folder} of every distinct AWS Terraform folder the renderings make, each with the renderings that make
     it; the id is the folder and its first rendering."""
     by_hash: dict[str, tuple[str, Folder]] = {}
-    for label, story, (cloud, ci, monitoring) in RENDERINGS:
-        files = render_starter_files(make_context(cloud, ci, monitoring, story=story))
-        rendering = f"{label}{cloud.value}-{ci.value}-{monitoring.value}"
+    contexts = [
+        (f"{label}{cloud.value}-{ci.value}-{monitoring.value}", make_context(cloud, ci, monitoring, story=story))
+        for label, story, (cloud, ci, monitoring) in RENDERINGS
+    ] + [(f"components-{label}", context) for label, context in COMPONENT_RENDERINGS]
+    for rendering, context in contexts:
+        files = render_starter_files(context)
         folders = []
-        if cloud == Cloud.AWS:
+        if context.cloud.id == Cloud.AWS.value:
             folders.append({p: t for p, t in files.items() if p.startswith("terraform/")})
-        if monitoring == MonitoringStack.CLOUDWATCH:
-            folders.append({ALARMS: files[ALARMS]})
+        # the whole monitoring/ root module, whatever .tf files it holds (per-component alarm files too)
+        monitoring_tf = {p: t for p, t in files.items() if p.startswith("monitoring/") and p.endswith(".tf")}
+        if monitoring_tf:
+            folders.append(monitoring_tf)
         for folder in folders:
             digest = hashlib.sha256(repr(sorted(folder.items())).encode()).hexdigest()
             name = next(iter(folder)).split("/")[0]
@@ -103,10 +153,13 @@ def terraform_results() -> dict[str, validators.TerraformResult]:
 
 def test_every_aws_folder_is_rendered() -> None:
     kinds = sorted(name.split("@")[0] for name in AWS_FOLDERS)
-    # terraform/ differs only with monitoring=cloudwatch (one more node policy); the alarms differ per cloud
-    assert kinds == ["monitoring"] * 3 + ["terraform"] * 3, sorted(AWS_FOLDERS)
+    # without components terraform/ differs only with monitoring=cloudwatch (one more node policy); the alarms differ
+    # per cloud; each component rendering on AWS makes its own terraform/
+    terraform = [n for n in AWS_FOLDERS if n.startswith("terraform@")]
+    assert len(terraform) == 3 + 5, sorted(AWS_FOLDERS)
+    assert kinds.count("monitoring") >= 3, sorted(AWS_FOLDERS)
     renderings = [r for folder in AWS_FOLDERS.values() for r in folder.renderings]
-    assert len(renderings) == 9 + 9 + 1
+    assert len(renderings) == 9 + 9 + 1 + 5 + len(COMPONENT_RENDERINGS)
 
 
 @pytest.mark.parametrize("folder_id", list(AWS_FOLDERS))

@@ -460,13 +460,11 @@ def _terraform_env(root: Path) -> dict[str, str]:
         config.write_text(_CLI_CONFIG.format(mirror=mirror, providers=providers), encoding="utf-8")
         (root / "plugin-cache").mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
-    env.update(
-        TF_CLI_CONFIG_FILE=str(config),
-        TF_PLUGIN_CACHE_DIR=str(root / "plugin-cache"),
-        TF_IN_AUTOMATION="1",
-        TF_INPUT="0",
-        CHECKPOINT_DISABLE="1",
-    )
+    env.update(TF_CLI_CONFIG_FILE=str(config), TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
+    # Only the packed layout needs the shared cache: with it, a validate that runs while another folder's init
+    # relinks the cache fails ("there is no package for registry.terraform.io/hashicorp/aws ... cached").
+    if any(terraform_mirror().rglob("*.zip")):
+        env["TF_PLUGIN_CACHE_DIR"] = str(root / "plugin-cache")
     return env
 
 
