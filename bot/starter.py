@@ -235,8 +235,11 @@ class StarterRenderer:
             "component_specs": {c.id: c for c in context.components if c.id in components},
             "cluster": context.archetype != STATIC_SITE,
         }
+        chosen = self.templates_for(context)
+        # What the other files may name: a pipeline applies only the manifests that really are among the files.
+        values["rendered_paths"] = sorted(chosen)
         files: dict[str, str] = {}
-        for path, name in sorted(self.templates_for(context).items()):
+        for path, name in sorted(chosen.items()):
             try:
                 text = render_template(self._env, name, values, strip="\n")
             except TemplateError as exc:

@@ -11,7 +11,10 @@ import re
 
 import pytest
 
+from bot.domain.models import Archetype, CIPlatform, Cloud, Component, MonitoringStack, Overrides
+from bot.starter import render_starter_files
 from tests.support import crd_schemas, validators
+from tests.test_starter_files import make_context
 
 SCALED_OBJECT = """\
 apiVersion: keda.sh/v1alpha1
@@ -121,3 +124,69 @@ def test_unknown_custom_resource_group_is_an_error() -> None:
     text = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: x\nspec: {}\n"
     (problem,) = validators.check_kubernetes("k8s/x.yaml", text)
     assert "no schema for this custom resource" in problem
+
+
+# ------------------------------------------------------------------------------- every component, rendered for real
+
+ALL_COMPONENTS = list(Component)
+SERVICE_COMPONENTS = [c for c in Component if c != Component.STATIC_SITE]
+_PATH = re.compile(r"(?<![\w./-])((?:k8s|terraform|monitoring|deploy)/[\w./-]+\.(?:ya?ml|tf|json|sh))")
+
+
+def _render(cloud: Cloud, ci: CIPlatform, monitoring: MonitoringStack, components, archetype) -> dict[str, str]:
+    overrides = Overrides(throughput_rps=420, availability_sla=99.95, components=components, archetype=archetype)
+    return render_starter_files(make_context(cloud, ci, monitoring, overrides=overrides))
+
+
+@pytest.mark.parametrize("ci", list(CIPlatform), ids=[ci.value for ci in CIPlatform])
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_every_component_renders_valid_files_and_the_pipeline_names_only_files_that_exist(
+    cloud: Cloud, ci: CIPlatform
+) -> None:
+    monitoring = {Cloud.AWS: MonitoringStack.CLOUDWATCH, Cloud.GCP: MonitoringStack.DATADOG}.get(
+        cloud, MonitoringStack.PROMETHEUS_GRAFANA
+    )
+    files = _render(cloud, ci, monitoring, SERVICE_COMPONENTS, Archetype.SERVICE)
+    problems = validators.validate_files(files)
+    assert not problems, "\n".join(problems)
+    (pipeline,) = (p for p in files if p in {".github/workflows/deploy.yml", ".gitlab-ci.yml", "Jenkinsfile"})
+    named = set(_PATH.findall(files[pipeline]))
+    missing = sorted(p for p in named if p not in files)
+    assert not missing, f"{pipeline} applies files that are not generated: {missing}"
+    for component in ("database", "cache", "queue", "object_storage", "secrets"):
+        assert any(p.startswith("terraform/") and component.split("_")[0] in p for p in files), component
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_a_static_site_has_no_cluster_and_removing_a_component_removes_its_files(cloud: Cloud) -> None:
+    site = _render(
+        cloud, CIPlatform.GITHUB_ACTIONS, MonitoringStack.PROMETHEUS_GRAFANA, [Component.STATIC_SITE],
+        Archetype.STATIC_SITE,
+    )
+    assert not any(p.startswith("k8s/") for p in site) and "terraform/cluster.tf" not in site
+    assert "terraform/static-site.tf" in site
+    assert "Deployment" not in "".join(t for p, t in site.items() if p.endswith((".yaml", ".yml")))
+    assert not validators.validate_files(site)
+    full = _render(cloud, CIPlatform.GITHUB_ACTIONS, MonitoringStack.PROMETHEUS_GRAFANA, SERVICE_COMPONENTS,
+                   Archetype.SERVICE)
+    fewer = _render(
+        cloud, CIPlatform.GITHUB_ACTIONS, MonitoringStack.PROMETHEUS_GRAFANA,
+        [c for c in SERVICE_COMPONENTS if c != Component.DATABASE], Archetype.SERVICE,
+    )
+    assert "terraform/database.tf" in full and "terraform/database.tf" not in fewer
+    database = ("aws_db_instance", "aws_rds_cluster", "google_sql_database_instance", "azurerm_postgresql_flexible")
+    assert any(r in text for text in full.values() for r in database)
+    assert not any(r in text for text in fewer.values() for r in database)
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_a_gpu_story_has_a_gpu_pool(cloud: Cloud) -> None:
+    files = _render(
+        cloud, CIPlatform.GITLAB_CI, MonitoringStack.PROMETHEUS_GRAFANA, [Component.GPU_INFERENCE],
+        Archetype.GPU_INFERENCE,
+    )
+    gpu = files["terraform/gpu.tf"]
+    assert {"aws": "aws_eks_node_group", "gcp": "guest_accelerator", "azure": "azurerm_kubernetes_cluster_node_pool"}[
+        cloud.value
+    ] in gpu
+    assert not validators.validate_files(files)
