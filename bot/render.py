@@ -19,13 +19,23 @@ from typing import Any
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
-from bot.domain.task import TaskContext
+from bot.domain.task import ComponentSpec, TaskContext, utf16_units
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
 
 #: Where the bundled templates live (top level of the repository / image).
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
 RENDER_CACHE_SIZE = 256
+#: Jira's limit on a description (the field is a Java string: UTF-16 code units), and the room kept below it: a
+#: description longer than DESCRIPTION_BUDGET is rendered again with `brief` on (the partials leave out the snippets
+#: the starter files and the linked docs carry), so the worst case stays DESCRIPTION_MARGIN under the limit.
+JIRA_DESCRIPTION_MAX = 32_767
+DESCRIPTION_MARGIN = 2_000
+DESCRIPTION_BUDGET = JIRA_DESCRIPTION_MAX - DESCRIPTION_MARGIN
+#: Components that only run on a cluster: a static site (archetype static_site) does not build them (bot/starter.py
+#: CLUSTER_COMPONENTS gives them no files either).
+CLUSTER_COMPONENTS = ("queue", "scheduled_jobs", "gpu_inference", "websockets")
+STATIC_SITE = "static_site"
 
 # Characters that start Jira wiki formatting (text effects, links, macros, tables, images, lists, headings).
 # https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa?section=all : "\X escapes special character X".
@@ -79,6 +89,42 @@ def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnv
     )
 
 
+def description_values(context: TaskContext, *, brief: bool) -> dict[str, Any]:
+    """What the description templates get: the context's fields, and
+
+    - ``shown``: the components that get a section, in Component order: the context's; a static site drops those
+      that need a cluster (listed in ``not_built``) and always has its own static site section;
+    - ``attached``: the paths of the starter files attached to the issue (a template names a file only if it is here);
+    - ``brief``: leave out long snippets (set when the full description would not fit, see DESCRIPTION_BUDGET)."""
+    site = context.archetype == STATIC_SITE
+    shown = [c for c in context.components if not (site and c.id in CLUSTER_COMPONENTS)]
+    if site and STATIC_SITE not in context.component_ids:
+        shown.append(
+            ComponentSpec(id=STATIC_SITE, label="Static site on a CDN", name="Static site", reason="the task's base")
+        )
+    return {
+        **template_values(context),
+        "shown": shown,
+        "not_built": [c for c in context.components if site and c.id in CLUSTER_COMPONENTS],
+        "attached": {f.path for f in context.starter_files},
+        "brief": brief,
+    }
+
+
+def _cut_to_fit(text: str, limit: int) -> str:
+    """Last resort when even the brief description is over Jira's limit: end it at the last section heading that
+    fits (headings are never inside a code block), with a line saying so."""
+    note = "\nh2. (cut)\nThe rest of this description did not fit in Jira's limit; see the starter files.\n"
+    room = limit - utf16_units(note)
+    head = text
+    while utf16_units(head) > room:
+        cut = head.rfind("\nh2. ", 0, len(head) - 1)
+        if cut <= 0:
+            return text[: room // 2] + note  # no heading to cut at: the characters that surely fit
+        head = head[:cut]
+    return head + note
+
+
 class TemplatesError(Exception):
     """The templates folder is missing or a template does not compile: a start-up error, one line."""
 
@@ -126,9 +172,16 @@ class TaskRenderer:
             if cached is not None:
                 self._cache.move_to_end(cache_key)
                 return cached
-        text = render_template(self._env, DESCRIPTION_TEMPLATE, template_values(context), strip=None)
+        text = self._render(context, brief=False)
+        if utf16_units(text) > DESCRIPTION_BUDGET:
+            text = self._render(context, brief=True)
+        if utf16_units(text) > JIRA_DESCRIPTION_MAX:
+            text = _cut_to_fit(text, JIRA_DESCRIPTION_MAX)
         with self._lock:
             self._cache[cache_key] = text
             while len(self._cache) > RENDER_CACHE_SIZE:
                 self._cache.popitem(last=False)
         return text
+
+    def _render(self, context: TaskContext, *, brief: bool) -> str:
+        return render_template(self._env, DESCRIPTION_TEMPLATE, description_values(context, brief=brief), strip=None)
