@@ -1,8 +1,10 @@
 """Component starter files: the custom-resource check of tests/support/validators.py check_kubernetes (KEDA, External
 Secrets and GKE BackendConfig kinds against their upstream CRDs' schemas, tests/support/crd_schemas.py).
 
-The component manifests themselves (worker Deployment, ScaledObject, CronJob, inference Deployment, ExternalSecret,
-Ingress) are not written yet; their validation goes here once they are.
+Then the components rendered for real: every component on each cloud and CI validates, the pipeline applies only
+files that exist, a static site has no cluster, a GPU story has a GPU pool, a scheduled job is a CronJob with its
+missed-run alerts. The worker Deployment, ScaledObject, inference Deployment, ExternalSecret and Ingress manifests are
+not written yet; their validation goes here once they are.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from bot.domain.models import Archetype, CIPlatform, Cloud, Component, MonitoringStack, Overrides
 from bot.starter import render_starter_files
@@ -190,3 +193,24 @@ def test_a_gpu_story_has_a_gpu_pool(cloud: Cloud) -> None:
         cloud.value
     ] in gpu
     assert not validators.validate_files(files)
+
+
+@pytest.mark.parametrize("monitoring", list(MonitoringStack), ids=[m.value for m in MonitoringStack])
+def test_a_scheduled_job_is_a_cronjob_the_pipeline_applies_and_its_missed_run_alerts(
+    monitoring: MonitoringStack,
+) -> None:
+    files = _render(Cloud.GCP, CIPlatform.GITLAB_CI, monitoring, [Component.SCHEDULED_JOBS], Archetype.SERVICE)
+    assert not validators.validate_files(files)
+    (cronjob,) = yaml.safe_load_all(files["k8s/cronjob.yaml"])
+    name = cronjob["metadata"]["name"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid" and cronjob["spec"]["startingDeadlineSeconds"]
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].endswith("/user-dashboard-analytics:latest")  # the pipeline's sed sets the tag built
+    assert "k8s/cronjob.yaml" in files[".gitlab-ci.yml"]
+    if monitoring == MonitoringStack.PROMETHEUS_GRAFANA:
+        rules = files["monitoring/alert-rules.yaml"]
+        assert f'kube_cronjob_status_last_successful_time{{namespace="kan",cronjob="{name}"}}' in rules
+    elif monitoring == MonitoringStack.DATADOG:
+        assert f"kube_cronjob:{name}" in files["monitoring/datadog-monitors.json"]
+    without = _render(Cloud.GCP, CIPlatform.GITLAB_CI, monitoring, [], Archetype.SERVICE)
+    assert "k8s/cronjob.yaml" not in without and "cronjob" not in "".join(without.values()).lower()
