@@ -356,8 +356,12 @@ def _failed(
     gone out (`uncertain`), the next Approve looks for it first."""
     log.warning("create failed for draft of %s: %s", draft.story_key, type(exc).__name__)
     reason = exc.user_message
-    uncertain = isinstance(exc, JiraOutcomeUnknown | CreateStillSettling | LookupFailed | ApproveInterrupted)
-    may_still_land = isinstance(exc, CreateStillSettling | LookupFailed | ApproveInterrupted) or (
+    uncertain = isinstance(
+        exc, JiraOutcomeUnknown | CreateStillSettling | LookupFailed | ApproveInterrupted | CreateNotFound
+    )
+    # CreateNotFound: a create sent by the attempt that was left unfinished may still be on its way to Jira (a slow
+    # create lands after the lookup); its send time stays, so no other create goes out within the settle window.
+    may_still_land = isinstance(exc, CreateStillSettling | LookupFailed | ApproveInterrupted | CreateNotFound) or (
         isinstance(exc, JiraOutcomeUnknown) and not exc.answered
     )
     try:
