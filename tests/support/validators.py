@@ -137,12 +137,15 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return jsonschema.exceptions.best_match([leaf for leaf in leaves if len(leaf.absolute_path) == depth]) or error
 
 
-def _schema_problems(path: str, text: str, errors: Iterable[jsonschema.ValidationError], document: int = 0) -> Problems:
+def _schema_problems(
+    path: str, text: str, errors: Iterable[jsonschema.ValidationError], document: int = 0, *, what: str = ""
+) -> Problems:
+    """The first MAX_ERRORS schema errors, each at its deepest cause, as `path:line: <what><dotted keys>: message`."""
     found: Problems = []
     for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         best = _deepest(error)
         keys = list(best.absolute_path)
-        found.append(problem(path, f"{_dotted(keys)}: {best.message}", line_of(text, keys, document)))
+        found.append(problem(path, f"{what}{_dotted(keys)}: {best.message}", line_of(text, keys, document)))
         if len(found) >= MAX_ERRORS:
             break
     return found
@@ -214,14 +217,7 @@ def _check_custom_resource(path: str, text: str, doc: dict[str, Any], index: int
                 line_of(text, ["kind"], index),
             )
         ]
-    found: Problems = []
-    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        best = _deepest(error)
-        keys = list(best.absolute_path)
-        found.append(problem(path, f"{kind} {_dotted(keys)}: {best.message}", _LazyLine(text, keys, index)))
-        if len(found) >= MAX_ERRORS:
-            break
-    return found
+    return _schema_problems(path, text, validator.iter_errors(doc), index, what=f"{kind} ")
 
 
 # ------------------------------------------------------------------------------------------------ Terraform / HCL
