@@ -19,6 +19,7 @@ from typing import Any
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
+from bot.domain.models import CLUSTER_COMPONENTS, Archetype, Component
 from bot.domain.task import ComponentSpec, TaskContext, utf16_units
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
 
@@ -32,10 +33,6 @@ RENDER_CACHE_SIZE = 256
 JIRA_DESCRIPTION_MAX = 32_767
 DESCRIPTION_MARGIN = 2_000
 DESCRIPTION_BUDGET = JIRA_DESCRIPTION_MAX - DESCRIPTION_MARGIN
-#: Components that only run on a cluster: a static site (archetype static_site) does not build them (bot/starter.py
-#: CLUSTER_COMPONENTS gives them no files either).
-CLUSTER_COMPONENTS = ("queue", "scheduled_jobs", "gpu_inference", "websockets")
-STATIC_SITE = "static_site"
 
 # Characters that start Jira wiki formatting (text effects, links, macros, tables, images, lists, headings).
 # https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa?section=all : "\X escapes special character X".
@@ -96,11 +93,16 @@ def description_values(context: TaskContext, *, brief: bool) -> dict[str, Any]:
       that need a cluster (listed in ``not_built``) and always has its own static site section;
     - ``attached``: the paths of the starter files attached to the issue (a template names a file only if it is here);
     - ``brief``: leave out long snippets (set when the full description would not fit, see DESCRIPTION_BUDGET)."""
-    site = context.archetype == STATIC_SITE
+    site = context.archetype == Archetype.STATIC_SITE
     shown = [c for c in context.components if not (site and c.id in CLUSTER_COMPONENTS)]
-    if site and STATIC_SITE not in context.component_ids:
+    if site and Component.STATIC_SITE not in context.component_ids:
         shown.append(
-            ComponentSpec(id=STATIC_SITE, label="Static site on a CDN", name="Static site", reason="the task's base")
+            ComponentSpec(
+                id=Component.STATIC_SITE.value,
+                label=Component.STATIC_SITE.label,
+                name="Static site",
+                reason="the task's base",
+            )
         )
     return {
         **template_values(context),

@@ -46,7 +46,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bot.domain.models import Component
+from bot.domain.models import CLUSTER_COMPONENTS, Component
 from bot.domain.task import StarterFile, TaskContext
 from bot.render import DEFAULT_TEMPLATES_DIR
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
@@ -72,9 +72,6 @@ CLUSTER_FILES = re.compile(
     r"^(?:k8s/.*|terraform/cluster[^/]*\.tf"
     r"|monitoring/(?:prometheus-scrape\.yaml|alert-rules\.yaml|grafana-dashboard\.json|datadog-monitors\.json))$"
 )
-#: Components that exist only on a cluster (worker Deployments and their autoscaling, CronJobs, GPU node pools and
-#: pods, websocket ingress): a static site gets none of their files.
-CLUSTER_COMPONENTS = frozenset({"queue", "scheduled_jobs", "gpu_inference", "websockets"})
 
 # YAML 1.1 forbids these even inside a double-quoted scalar unless escaped (or reads them as line breaks: NEL, LS,
 # PS); json.dumps leaves them as they are when ensure_ascii is off.

@@ -94,6 +94,12 @@ RUNTIME_COMPONENTS: tuple[Component, ...] = (
     Component.STATIC_SITE,
 )
 
+#: Components that exist only on a cluster (worker Deployments and their autoscaling, CronJobs, GPU node pools and
+#: pods, websocket ingress): a static site (archetype static_site) builds none of them, in its files or its text.
+CLUSTER_COMPONENTS: frozenset[str] = frozenset(
+    {Component.QUEUE, Component.SCHEDULED_JOBS, Component.GPU_INFERENCE, Component.WEBSOCKETS}
+)
+
 
 class Archetype(StrEnum):
     SERVICE = "service"
