@@ -7,6 +7,7 @@ from typing import Any
 from bot.domain.fields import MetaField, field_json
 from bot.domain.models import (
     PRIORITIES,
+    WORKER_COMPONENTS,
     Archetype,
     Choices,
     CIPlatform,
@@ -127,6 +128,10 @@ def parse_task_form(state: dict[str, Any]) -> tuple[Choices, Overrides]:
         errors[BlockId.ARCHETYPE] = "A static site needs the static site component: tick it, or choose another base."
     if archetype is Archetype.GPU_INFERENCE and Component.GPU_INFERENCE not in components:
         errors[BlockId.ARCHETYPE] = "GPU inference needs the GPU inference component: tick it, or choose another base."
+    if archetype is Archetype.WORKERS and not set(components) & set(WORKER_COMPONENTS):
+        errors[BlockId.ARCHETYPE] = (
+            "Workers need a queue, scheduled jobs or a stream to work on: tick one, or choose another base."
+        )
 
     if errors:
         raise FormErrors({str(k): v for k, v in errors.items()})

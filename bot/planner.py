@@ -17,7 +17,7 @@ from bot.domain.estimate import estimate_priority, estimate_story_points
 from bot.domain.highlights import task_highlights
 from bot.domain.models import Choices, Overrides, SiblingTask, Story
 from bot.domain.related import build_dependencies, dependency_links
-from bot.domain.task import TaskContext, build_task_context, task_labels, task_summary
+from bot.domain.task import TaskContext, build_task_context, task_summary
 from bot.gateways.jira_gateway import NewTask
 from bot.settings import Settings
 from bot.starter import list_starter_files
@@ -121,7 +121,7 @@ def plan_task(
     return TaskPlan(
         story=story,
         summary=task_summary(story.summary),
-        labels=task_labels(choices),
+        labels=context.task.labels,
         context=context,
         highlights=task_highlights(context),
         notes=[*story_notes(story, list(acknowledged_duplicates)), *site.screen_notes, *dependencies.warnings],

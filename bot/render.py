@@ -19,8 +19,7 @@ from typing import Any
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
-from bot.domain.models import CLUSTER_COMPONENTS, Archetype, Component
-from bot.domain.task import ComponentSpec, TaskContext, utf16_units
+from bot.domain.task import TaskContext, utf16_units
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
 
 #: Where the bundled templates live (top level of the repository / image).
@@ -89,25 +88,13 @@ def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnv
 def description_values(context: TaskContext, *, brief: bool) -> dict[str, Any]:
     """What the description templates get: the context's fields, and
 
-    - ``shown``: the components that get a section, in Component order: the context's; a static site drops those
-      that need a cluster (listed in ``not_built``) and always has its own static site section;
+    - ``shown``: the components that get a section: those the task builds (TaskContext.components; what was chosen
+      but the base cannot build is in ``not_built``, see bot.domain.task.components_for_archetype);
     - ``attached``: the paths of the starter files attached to the issue (a template names a file only if it is here);
     - ``brief``: leave out long snippets (set when the full description would not fit, see DESCRIPTION_BUDGET)."""
-    site = context.archetype == Archetype.STATIC_SITE
-    shown = [c for c in context.components if not (site and c.id in CLUSTER_COMPONENTS)]
-    if site and Component.STATIC_SITE not in context.component_ids:
-        shown.append(
-            ComponentSpec(
-                id=Component.STATIC_SITE.value,
-                label=Component.STATIC_SITE.label,
-                name="Static site",
-                reason="the task's base",
-            )
-        )
     return {
         **template_values(context),
-        "shown": shown,
-        "not_built": [c for c in context.components if site and c.id in CLUSTER_COMPONENTS],
+        "shown": context.components,
         "attached": {f.path for f in context.starter_files},
         "brief": brief,
     }

@@ -16,6 +16,9 @@ Jira. They are rendered from Jinja2 templates under ``<templates dir>/starter/``
   CLUSTER_FILES (every ``k8s/`` manifest, the cluster's Terraform ``terraform/cluster*.tf`` and the monitoring of the
   service that runs there) and none of the CLUSTER_COMPONENTS' files (what only runs on a cluster: workers, CronJobs,
   GPU pods, websockets); it gets the static site's files (``components/static_site/``) even without the component;
+- a workers-only or GPU inference base runs no service of its own: no SERVICE_FILES (its Deployment, Service, HPA
+  and PDB); the workload is the queue's worker or the inference Deployment (which components a base builds is
+  decided once, in bot.domain.task.components_for_archetype);
 - a file or folder whose name starts with ``_`` is a partial (macros, shared values), never a file of its own.
 
 Besides the TaskContext's fields the templates get ``component_ids`` (the components whose files are rendered, in
@@ -46,7 +49,6 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bot.domain.models import CLUSTER_COMPONENTS, Component
 from bot.domain.task import StarterFile, TaskContext
 from bot.render import DEFAULT_TEMPLATES_DIR
 from bot.templating import compile_all, render_template, sandboxed_environment, template_values
@@ -72,6 +74,12 @@ CLUSTER_FILES = re.compile(
     r"^(?:k8s/.*|terraform/cluster[^/]*\.tf"
     r"|monitoring/(?:prometheus-scrape\.yaml|alert-rules\.yaml|grafana-dashboard\.json|datadog-monitors\.json))$"
 )
+
+#: The service's own manifests. A workers-only base (archetype workers) and a GPU inference base run their workload in
+#: the component's manifests instead (the queue's worker Deployment, the GPU inference Deployment and its Service).
+SERVICE_FILES = re.compile(r"^k8s/(?:deployment|service|hpa|pdb)\.yaml$")
+#: The bases that get no SERVICE_FILES.
+NO_SERVICE_ARCHETYPES = frozenset({"workers", "gpu_inference"})
 
 # YAML 1.1 forbids these even inside a double-quoted scalar unless escaped (or reads them as line breaks: NEL, LS,
 # PS); json.dumps leaves them as they are when ensure_ascii is off.
@@ -210,6 +218,7 @@ class StarterRenderer:
             ),
         ]
         static = context.archetype == STATIC_SITE
+        no_service = context.archetype in NO_SERVICE_ARCHETYPES
         chosen: dict[str, str] = {}
         for name in self._names:
             if _is_partial(name):
@@ -217,7 +226,7 @@ class StarterRenderer:
             for prefix in prefixes:
                 if name.startswith(prefix):
                     path = name[len(prefix) : -len(TEMPLATE_SUFFIX)]
-                    if static and CLUSTER_FILES.match(path):
+                    if (static and CLUSTER_FILES.match(path)) or (no_service and SERVICE_FILES.match(path)):
                         continue
                     if path in chosen:
                         raise StarterTemplatesError(f"starter templates {chosen[path]} and {name} both make {path}")
@@ -253,15 +262,9 @@ class StarterRenderer:
 
 
 def starter_components(context: TaskContext) -> list[str]:
-    """The components whose starter files the task gets, in Component order: the context's, and for a static site
-    (archetype static_site) the static site itself but none of the CLUSTER_COMPONENTS."""
-    ids = list(context.component_ids)
-    if context.archetype == STATIC_SITE:
-        ids = [c for c in ids if c not in CLUSTER_COMPONENTS]
-        if STATIC_SITE not in ids:
-            ids.append(STATIC_SITE)
-    order = {c.value: i for i, c in enumerate(Component)}
-    return sorted(dict.fromkeys(ids), key=lambda c: order.get(c, len(order)))
+    """The components whose starter files the task gets: those it builds (TaskContext.components, decided for the
+    base by bot.domain.task.components_for_archetype: a static site has its own and none of the cluster's)."""
+    return context.component_ids
 
 
 def _where(name: str, exc: TemplateError) -> str:

@@ -36,7 +36,7 @@ from bot.domain.models import (
     Story,
 )
 from bot.domain.related import find_siblings
-from bot.domain.task import TaskContext
+from bot.domain.task import BASE_REASON, TaskContext
 from bot.errors import DoeError
 from bot.gateways.jira_gateway import JiraGateway
 from bot.markdown import jira_to_markdown
@@ -176,11 +176,21 @@ def detection_for(args: argparse.Namespace, story: Story, siblings: dict[str, li
 
 
 def print_detection(prepared: Prepared, detection: Any) -> None:
-    """What the task builds and why, on stderr: detected (the story's words), or given with --component."""
-    found = {d.component: d for d in detection.components} if detection else {}
-    for component in prepared.overrides.components:
-        why = found[component].reason if component in found else f"{component.label}: given with --component"
-        print(f"component: {component.value}: {why}", file=sys.stderr)
+    """What the task builds and why, on stderr: the components of the task (as the form, the preview, the description
+    and the starter files have them), each detected (the story's words), given with --component, or needed by the
+    base; then those chosen that the base does not build."""
+    found = {d.component.value: d for d in detection.components} if detection else {}
+    context = prepared.plan.context
+    for spec in context.components:
+        if spec.id in found:
+            why = found[spec.id].reason
+        elif spec.reason == BASE_REASON:
+            why = f"{spec.label}: {BASE_REASON}"
+        else:
+            why = f"{spec.label}: given with --component"
+        print(f"component: {spec.id}: {why}", file=sys.stderr)
+    for spec in context.not_built:
+        print(f"not built: {spec.id}: needs a cluster, and the base is a static site", file=sys.stderr)
     archetype = prepared.overrides.archetype
     why = f" ({detection.archetype_reason})" if detection and detection.archetype is archetype else ""
     print(f"built as: {archetype.label}{why}", file=sys.stderr)

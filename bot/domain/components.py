@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain.estimate import SCAN_CHARS
-from bot.domain.models import Archetype, Component, SiblingTask, Story  # noqa: F401 - re-exported
+from bot.domain.models import WORKER_COMPONENTS, Archetype, Component, SiblingTask, Story  # noqa: F401 - re-exported
 from bot.domain.related import ROLE_LABELS
 
 RULES_FILE = "components.toml"
@@ -494,7 +494,6 @@ def _detected(component: Component, by_source: dict[str, _Hit]) -> Detected:
 #: cache or a search alone does not count: a static site's "cache" is its CDN's, and hosted search is called from the
 #: browser.)
 _SERVER_COMPONENTS = (Component.DATABASE, Component.QUEUE, Component.WEBSOCKETS, Component.STREAMING)
-_WORKER_COMPONENTS = (Component.QUEUE, Component.SCHEDULED_JOBS, Component.STREAMING)
 _BACKEND_COMPONENTS = (
     Component.DATABASE,
     Component.CACHE,
@@ -531,7 +530,7 @@ def archetype_for(
 
     static = Component.STATIC_SITE in found
     server = next((c for c in _SERVER_COMPONENTS if c in found), None)
-    worker = next((c for c in _WORKER_COMPONENTS if c in found), None)
+    worker = next((c for c in WORKER_COMPONENTS if c in found), None)
     if Component.GPU_INFERENCE in found:
         return Archetype.GPU_INFERENCE, why("GPU inference", Component.GPU_INFERENCE)
     if static and service is None and server is None:

@@ -101,6 +101,10 @@ CLUSTER_COMPONENTS: frozenset[str] = frozenset(
 )
 
 
+#: Components that run workers, not a server: the workers-only base (archetype workers) needs one of them.
+WORKER_COMPONENTS: tuple[Component, ...] = (Component.QUEUE, Component.SCHEDULED_JOBS, Component.STREAMING)
+
+
 class Archetype(StrEnum):
     SERVICE = "service"
     STATIC_SITE = "static_site"

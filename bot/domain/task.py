@@ -13,9 +13,13 @@ from pydantic import BaseModel, Field
 
 from bot.domain.models import (
     BASE_LABELS,
+    CLUSTER_COMPONENTS,
     JIRA_SUMMARY_MAX,
     TASK_SUFFIX,
+    WORKER_COMPONENTS,
+    Archetype,
     Choices,
+    Component,
     Environment,
     Overrides,
     Story,
@@ -111,7 +115,10 @@ class TaskContext(BaseModel):
     task: TaskInfo
     dependencies: Dependencies
     requester: str
-    components: list[ComponentSpec] = Field(default_factory=list)  # in Component order
+    # What the task builds, in Component order (see components_for_archetype): the form's or CLI's choices that the
+    # base can build, plus the component the base cannot do without; `not_built` the chosen ones it cannot build.
+    components: list[ComponentSpec] = Field(default_factory=list)
+    not_built: list[ComponentSpec] = Field(default_factory=list)
     archetype: str = "service"  # an Archetype value: service, static_site, workers, gpu_inference
     archetype_label: str = "Service on Kubernetes"
     figures: dict[str, float] = Field(default_factory=dict)  # p95_latency_ms, data_size_gb, ... the story states
@@ -150,8 +157,12 @@ def task_summary(story_summary: str) -> str:
     return base + TASK_SUFFIX
 
 
-def task_labels(choices: Choices) -> list[str]:
-    return [*BASE_LABELS, choices.cloud.value]
+def task_labels(choices: Choices, archetype: Archetype = Archetype.SERVICE) -> list[str]:
+    """The spec's labels and the cloud's; a static site runs no cluster, so it has `cdn` instead of `kubernetes`."""
+    labels = [*BASE_LABELS, choices.cloud.value]
+    if archetype is Archetype.STATIC_SITE:
+        labels[labels.index("kubernetes")] = "cdn"
+    return labels
 
 
 def slugify(text: str, *, max_length: int = 40) -> str:
@@ -193,6 +204,36 @@ def component_specs(overrides: Overrides, detection: Detection | None) -> list[C
     return specs
 
 
+#: The component each base cannot do without: a task on that base builds it even when the choices lack it (the form
+#: asks for it; the CLI's --archetype may come alone). Workers need any one of WORKER_COMPONENTS, the queue if none.
+_BASE_COMPONENT = {
+    Archetype.STATIC_SITE: Component.STATIC_SITE,
+    Archetype.GPU_INFERENCE: Component.GPU_INFERENCE,
+    Archetype.WORKERS: Component.QUEUE,
+}
+
+
+#: The reason of a component the task builds because its base needs it.
+BASE_REASON = "the task's base"
+
+
+def components_for_archetype(
+    specs: list[ComponentSpec], archetype: Archetype
+) -> tuple[list[ComponentSpec], list[ComponentSpec]]:
+    """(built, not built), built in Component order. The one place that decides what a base builds, read by the
+    description, the starter files, the preview and the CLI alike: a static site builds none of the
+    CLUSTER_COMPONENTS (they need a cluster), and every base builds its own component (_BASE_COMPONENT)."""
+    built = [s for s in specs if not (archetype is Archetype.STATIC_SITE and s.id in CLUSTER_COMPONENTS)]
+    not_built = [s for s in specs if s not in built]
+    needed = _BASE_COMPONENT.get(archetype)
+    ids = {s.id for s in built}
+    has_worker = archetype is Archetype.WORKERS and ids & {c.value for c in WORKER_COMPONENTS}
+    if needed is not None and needed.value not in ids and not has_worker:
+        built.append(ComponentSpec(id=needed.value, label=needed.label, name=needed.label, reason=BASE_REASON))
+    order = {c.value: i for i, c in enumerate(Component)}
+    return sorted(built, key=lambda s: order.get(s.id, len(order))), not_built
+
+
 def build_task_context(
     *,
     story: Story,
@@ -204,6 +245,7 @@ def build_task_context(
 ) -> TaskContext:
     name = slugify(story.summary)
     envs = [env.value for env in overrides.environments]
+    built, not_built = components_for_archetype(component_specs(overrides, detection), overrides.archetype)
     minutes_per_month = 30 * 24 * 60
     return TaskContext(
         story=story,
@@ -229,11 +271,12 @@ def build_task_context(
             summary=task_summary(story.summary),
             priority=overrides.priority,
             story_points=overrides.story_points,
-            labels=task_labels(choices),
+            labels=task_labels(choices, overrides.archetype),
         ),
         dependencies=dependencies,
         requester=requester,
-        components=component_specs(overrides, detection),
+        components=built,
+        not_built=not_built,
         archetype=overrides.archetype.value,
         archetype_label=overrides.archetype.label,
         figures={f.name: f.value for f in detection.figures} if detection else {},
