@@ -974,8 +974,28 @@ def check_jenkinsfile(path: str, text: str) -> Problems:
 # ------------------------------------------------------------------------------------------------ dispatch
 
 
+#: A component's alerts beside the stack's own file (monitoring/alert-rules-database.yaml, ...): the same validators.
+_COMPONENT_ALERTS = re.compile(
+    r"^(?:(alert-rules)-[a-z0-9_]+\.(yaml)|(datadog-monitors)-[a-z0-9_]+\.(json)|(cloudwatch-alarms)-[a-z0-9_]+\.(tf))$"
+)
+
+
+def _check_cloudwatch_component_alarms(path: str, text: str) -> Problems:
+    """monitoring/cloudwatch-alarms-<component>.tf: check_cloudwatch_alarms, but it is one file of the root module of
+    monitoring/cloudwatch-alarms.tf, so what it refers to there (var.environment, local.name, the SNS topic) is
+    checked with the whole folder (validate_files), not as undeclared in the file alone."""
+    alone = {p for p in check_terraform_module({path: text}) if p.endswith(" is not declared")}
+    return [p for p in check_cloudwatch_alarms(path, text) if p not in alone]
+
+
 def _validator_for(path: str) -> Callable[[str, str], Problems] | None:
     name = Path(path).name
+    component = _COMPONENT_ALERTS.match(name)
+    if component:
+        stem, suffix = (group for group in component.groups() if group)
+        name = f"{stem}.{suffix}"
+        if name == "cloudwatch-alarms.tf":
+            return _check_cloudwatch_component_alarms
     if path.startswith("k8s/") and path.endswith((".yaml", ".yml")):
         return check_kubernetes
     if path.startswith(".github/workflows/"):
@@ -1017,7 +1037,12 @@ def validate_files(files: dict[str, str]) -> Problems:
         problems += validate_file(path, text)
     modules: dict[str, dict[str, str]] = {}
     for path, text in files.items():
-        if path.endswith(".tf") and Path(path).name != "cloudwatch-alarms.tf":
+        # cloudwatch-alarms.tf checks its references alone; with component alarm files beside it (one root module,
+        # cloudwatch-alarms-<component>.tf) the folder is checked as a whole
+        alone = Path(path).name == "cloudwatch-alarms.tf" and not any(
+            Path(other).parent == Path(path).parent and _COMPONENT_ALERTS.match(Path(other).name) for other in files
+        )
+        if path.endswith(".tf") and not alone:
             modules.setdefault(str(Path(path).parent), {})[path] = text
     for module in modules.values():
         problems += [p for p in check_terraform_module(module) if p not in problems]
