@@ -1,0 +1,124 @@
+"""The base of a task (its archetype) decides what it builds, once (bot.domain.task.components_for_archetype), and
+every surface follows: a workers-only or GPU base runs no service of its own (no Deployment, Service, HPA or PDB of
+the service), its pipeline releases and rolls back the Deployments that are really generated, a static site is
+labelled for a CDN, not Kubernetes, and the form refuses a base without its workload."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from bot.domain.models import Archetype, Choices, CIPlatform, Cloud, Component, MonitoringStack, Overrides
+from bot.domain.task import BASE_REASON, ComponentSpec, components_for_archetype, task_labels
+from bot.ids import BlockId
+from bot.starter import SERVICE_FILES, render_starter_files
+from tests.fakes.fake_slack import FakeSlack
+from tests.flow_helpers import choose, open_form
+from tests.support import validators
+from tests.support.slack_driver import SlackDriver
+from tests.test_starter_files import make_context
+
+PIPELINES = {".github/workflows/deploy.yml", ".gitlab-ci.yml", "Jenkinsfile"}
+_ROLLOUT_LOOP = re.compile(r"for deployment in ([\w .-]+?); do")
+
+
+def _spec(component: Component) -> ComponentSpec:
+    return ComponentSpec(id=component.value, label=component.label, name=component.label, reason="the story")
+
+
+@pytest.mark.parametrize(
+    ("archetype", "chosen", "built", "not_built"),
+    [
+        (Archetype.SERVICE, [Component.DATABASE, Component.QUEUE], ["database", "queue"], []),
+        (Archetype.STATIC_SITE, [Component.OBJECT_STORAGE, Component.QUEUE], ["object_storage", "static_site"],
+         ["queue"]),
+        (Archetype.GPU_INFERENCE, [Component.OBJECT_STORAGE], ["object_storage", "gpu_inference"], []),
+        (Archetype.WORKERS, [Component.DATABASE], ["database", "queue"], []),
+        (Archetype.WORKERS, [Component.SCHEDULED_JOBS], ["scheduled_jobs"], []),
+    ],
+    ids=["service", "static-site", "gpu", "workers-need-a-queue", "workers-with-a-cronjob"],
+)
+def test_the_base_decides_what_is_built(archetype, chosen, built, not_built) -> None:
+    got, dropped = components_for_archetype([_spec(c) for c in chosen], archetype)
+    assert [s.id for s in got] == built and [s.id for s in dropped] == not_built
+    added = [s for s in got if s.id not in {c.value for c in chosen}]
+    assert all(s.reason == BASE_REASON for s in added)
+
+
+def _render(cloud: Cloud, ci: CIPlatform, archetype: Archetype, components: list[Component]) -> dict[str, str]:
+    overrides = Overrides(throughput_rps=420, availability_sla=99.95, components=components, archetype=archetype)
+    return render_starter_files(make_context(cloud, ci, MonitoringStack.PROMETHEUS_GRAFANA, overrides=overrides))
+
+
+def _deployments(files: dict[str, str]) -> set[str]:
+    names = set()
+    for path, text in files.items():
+        if path.startswith("k8s/"):
+            names |= {d["metadata"]["name"] for d in yaml.safe_load_all(text) if d and d.get("kind") == "Deployment"}
+    return names
+
+
+def _released(pipeline: str) -> set[str]:
+    loops = _ROLLOUT_LOOP.findall(pipeline)
+    assert loops, "the pipeline waits on no Deployment"
+    names = {tuple(loop.split()) for loop in loops}
+    assert len(names) == 1, f"release and rollback wait on different Deployments: {names}"
+    return set(next(iter(names)))
+
+
+@pytest.mark.parametrize("ci", list(CIPlatform), ids=[c.value for c in CIPlatform])
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+@pytest.mark.parametrize(
+    ("archetype", "components"),
+    [
+        (Archetype.SERVICE, [Component.QUEUE]),
+        (Archetype.WORKERS, [Component.QUEUE]),
+        (Archetype.GPU_INFERENCE, [Component.GPU_INFERENCE]),
+    ],
+    ids=["service", "workers", "gpu"],
+)
+def test_the_pipeline_releases_exactly_the_generated_deployments(cloud, ci, archetype, components) -> None:
+    files = _render(cloud, ci, archetype, components)
+    (pipeline,) = (text for path, text in files.items() if path in PIPELINES)
+    service_files = sorted(p for p in files if SERVICE_FILES.match(p))
+    if archetype is Archetype.SERVICE:
+        assert service_files == ["k8s/deployment.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/service.yaml"]
+    else:
+        assert service_files == [], f"a {archetype.value} base runs no service of its own"
+        for path in ("k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml"):
+            assert path not in pipeline
+    deployments = _deployments(files)
+    assert deployments and _released(pipeline) == deployments
+    assert not validators.validate_files(files)
+
+
+@pytest.mark.parametrize("ci", list(CIPlatform), ids=[c.value for c in CIPlatform])
+def test_workers_with_only_a_cronjob_wait_on_no_deployment(ci: CIPlatform) -> None:
+    files = _render(Cloud.AWS, ci, Archetype.WORKERS, [Component.SCHEDULED_JOBS])
+    (pipeline,) = (text for path, text in files.items() if path in PIPELINES)
+    assert "k8s/cronjob.yaml" in pipeline and not _ROLLOUT_LOOP.search(pipeline)
+    assert not _deployments(files) and not validators.validate_files(files)
+
+
+def test_a_static_site_is_labelled_for_a_cdn_not_kubernetes() -> None:
+    choices = Choices(cloud=Cloud.GCP, ci=CIPlatform.GITLAB_CI, monitoring=MonitoringStack.DATADOG)
+    assert "kubernetes" in task_labels(choices, Archetype.SERVICE)
+    site = task_labels(choices, Archetype.STATIC_SITE)
+    assert "kubernetes" not in site and "cdn" in site and "gcp" in site
+    context = make_context(
+        Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.DATADOG,
+        overrides=Overrides(components=[Component.STATIC_SITE], archetype=Archetype.STATIC_SITE),
+    )
+    assert context.task.labels == site
+
+
+def test_the_form_refuses_workers_with_nothing_to_work_on(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+    view = open_form(slack, fake_slack)
+    values = choose() | {
+        BlockId.ARCHETYPE: "workers", BlockId.COMPONENTS_DATA: ["database"], BlockId.COMPONENTS_RUNTIME: [],
+    }
+    result = slack.submit(view, values)
+    assert result.status == 200 and result.json()["response_action"] == "errors"
+    assert "Workers need a queue" in result.json()["errors"][BlockId.ARCHETYPE]
