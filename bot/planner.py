@@ -89,6 +89,8 @@ class TaskPlan:
             notes=self.notes,
             points_reason=self.points_reason,
             priority_reason=self.priority_reason,
+            components=[c.label for c in self.context.components],
+            not_built=[c.label for c in self.context.not_built],
         )
 
 

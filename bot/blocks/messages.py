@@ -44,7 +44,12 @@ def _preview_head(draft: Draft) -> list[Block]:
         f"*Story points*\n{overrides.story_points}",
         f"*Environments*\n{', '.join(e.value for e in overrides.environments)}",
     ]
-    built = ", ".join(c.label for c in overrides.components) or "no extra components"
+    labels = draft.preview.components
+    if labels is None:  # a draft stored before the preview kept what is built
+        labels = [c.label for c in overrides.components]
+    built = ", ".join(labels) or "no extra components"
+    if draft.preview.not_built:
+        built += f" (not built, they need a cluster: {', '.join(draft.preview.not_built)})"
     fields.append(f"*Infrastructure*\n{overrides.archetype.label}: {built}")
     return [
         {"type": "header", "text": _plain(draft.preview.summary, HEADER_MAX)},

@@ -117,6 +117,10 @@ class PreviewFacts(BaseModel):
     notes: list[str] = Field(default_factory=list)
     points_reason: str = ""
     priority_reason: str = ""
+    # the labels of the components the task builds, and of those chosen that its base does not build
+    # (bot.domain.task.components_for_archetype); None in a draft stored before they were kept
+    components: list[str] | None = None
+    not_built: list[str] = Field(default_factory=list)
 
 
 class Outcome(BaseModel):

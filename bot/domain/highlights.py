@@ -38,17 +38,29 @@ def task_highlights(ctx: TaskContext) -> list[str]:
         pipeline += "invalidate the CDN, with approval gates"
         release = f"Releases by bucket sync with the previous build kept for rollback; promotion {envs}"
     else:
-        base = [
-            f"Terraform for {_CLUSTER[ctx.cloud.id]}",
+        workload = {
+            "workers": "Kubernetes workers, no Service or ingress: "
+            + ("scaled by KEDA on the queue's depth" if ctx.has("queue") else "run on a schedule (CronJob)"),
+            "gpu_inference": "Kubernetes model server on the GPU nodes: nvidia.com/gpu per pod, a startup probe "
+            "for the model load",
+        }.get(
+            ctx.archetype,
             f"Kubernetes Deployment `{ctx.app.name}`: probes, requests/limits, "
             f"{ctx.scaling.min_replicas}–{ctx.scaling.max_replicas} replicas with autoscaling",
-        ]
+        )
+        base = [f"Terraform for {_CLUSTER[ctx.cloud.id]}", workload]
         pipeline = f"{ctx.ci.name} pipeline in {_PIPELINE_FILE[ctx.ci.id]}: build, test, image scan, push to "
         pipeline += f"{_REGISTRY[ctx.cloud.id]}, deploy with approval gates"
-        release = f"Blue-green releases with automated rollback; promotion {envs}"
+        release = (
+            f"Blue-green releases with automated rollback; promotion {envs}"
+            if ctx.archetype == "service"
+            else f"Rolling releases, rolled back when the pods do not become ready; promotion {envs}"
+        )
     return [
         *base,
         *[f"{c.label} — {c.reason}" for c in ctx.components],
+        *([f"Not built on a static site (needs a cluster): {', '.join(c.label for c in ctx.not_built)}"]
+          if ctx.not_built else []),
         pipeline,
         release,
         f"{ctx.monitoring.name}: {_MONITORING[ctx.monitoring.id]}",
