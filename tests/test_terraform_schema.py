@@ -178,6 +178,7 @@ resource "google_storage_bucket" "assets" {
   lifecycle {
     prevent_destroy = true
     ignore_change   = [labels]
+    ignore_changes  = [labels, lables, lifecycle_rule[0].condition]
   }
   count      = 1
   depends_on = []
@@ -262,6 +263,8 @@ def test_the_checker_catches_unknown_types_arguments_blocks_and_attributes() -> 
         (at(BROKEN_GCP, "methodz"), f"{bucket}.cors: unknown argument methodz (did you mean method?)"),
         (at(BROKEN_GCP, 'dynamic "corz"'), f'{bucket}: dynamic "corz": unknown block corz (did you mean cors?)'),
         (at(BROKEN_GCP, "ignore_change "), f"{bucket}: lifecycle has no ignore_change"),
+        (at(BROKEN_GCP, "ignore_changes "),
+         f"{bucket}: lifecycle.ignore_changes names lables, which is no attribute of it"),
         (at(BROKEN_GCP, 'resource "google_storage_bucket_iam_binding"'),
          "google_storage_bucket_iam_binding.missing: the required argument role is missing"),
         (at(BROKEN_GCP, 'resource "google_storage_bukcet"'),

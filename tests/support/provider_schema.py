@@ -373,6 +373,7 @@ class _Checker:
                 if key == "lifecycle" and _is_block_list(value):
                     for unknown in sorted({k for b in value for k in b if not k.startswith("__")} - LIFECYCLE):
                         self.report(_line_of(self.lines, at, unknown), f"{where}: lifecycle has no {unknown}")
+                    self.ignore_changes(where, value, schema, at)
                 continue
             if _is_block_list(value):
                 if key not in schema["blocks"]:
@@ -388,6 +389,19 @@ class _Checker:
         for missing in sorted(set(schema["required"]) - present):
             kind = "block" if missing in schema["blocks"] and missing not in schema["arguments"] else "argument"
             self.report(line, f"{where}: the required {kind} {missing} is missing")
+
+    def ignore_changes(self, where: str, lifecycles: list[dict[str, Any]], schema: Block, line: int) -> None:
+        """Each `ignore_changes` entry starts with an attribute of the resource (`all` is a keyword, not a list)."""
+        known = {_normal(a) for a in schema.get("attributes", [])}
+        for lifecycle in lifecycles:
+            entries = lifecycle.get("ignore_changes")
+            for entry in entries if isinstance(entries, list) and known else []:
+                match = re.match(r"^(?:\$\{)?([A-Za-z_][\w-]*)", entry) if isinstance(entry, str) else None
+                if match and _normal(match.group(1)) not in known:
+                    self.report(
+                        _line_of(self.lines, line, "ignore_changes"),
+                        f"{where}: lifecycle.ignore_changes names {match.group(1)}, which is no attribute of it",
+                    )
 
     @staticmethod
     def _unknown(kind: str, name: str, schema: Block) -> str:
@@ -409,7 +423,10 @@ def _near(name: str, known: Iterable[str]) -> str | None:
 
 def check_file(path: str, text: str) -> list[str]:
     """Problems of one .tf file against the google and azurerm schemas: unknown resource / data source types,
-    arguments and nested blocks, and missing required ones. Other providers' blocks (aws_*, ...) are left alone.
+    arguments and nested blocks (`dynamic "x"` is block x), missing required ones, and attributes that references
+    and lifecycle.ignore_changes name but the type has not. Meta-arguments (count, for_each, depends_on, provider,
+    lifecycle, provisioner, connection) are Terraform's; `timeouts` is checked as the provider declares it (only the
+    resources that take one). Other providers' blocks (aws_*, ...) are left alone.
     Raises SchemaUnavailable when a schema it needs cannot be had."""
     from tests.support import validators
 
