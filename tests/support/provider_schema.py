@@ -109,7 +109,7 @@ def _npm_pack(package: Package) -> None:
     try:
         result = subprocess.run(
             [npm, "pack", spec, "--pack-destination", str(CACHE_DIR), "--json", "--ignore-scripts"],
-            capture_output=True, text=True, timeout=600, cwd=CACHE_DIR,
+            capture_output=True, text=True, timeout=300, cwd=CACHE_DIR,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise SchemaUnavailable(f"`npm pack {spec}` did not finish in {exc.timeout:.0f} s") from exc
@@ -293,16 +293,23 @@ def build(providers: Iterable[str] = tuple(PACKAGES)) -> list[str]:
     return failures
 
 
+#: Why a schema could not be built, per provider: tried once per process (a failing download may take minutes).
+_FAILED: dict[str, SchemaUnavailable] = {}
+
+
 @functools.cache
 def load(provider: str) -> dict[str, Any]:
     """The provider's schema (built first if missing); raises SchemaUnavailable saying why it cannot be had."""
     package = PACKAGES[provider]
+    if provider in _FAILED:
+        raise _FAILED[provider]
     failures = build([provider])
     if failures:
-        raise SchemaUnavailable(
+        _FAILED[provider] = SchemaUnavailable(
             f"the {provider} provider schema ({package.npm}@{package.version}, hashicorp/{provider} "
             f"{package.provider_version}) is not in {CACHE_DIR} and could not be built: {failures[0]}"
         )
+        raise _FAILED[provider]
     with package.schema_file.open() as f:
         f.readline()
         return json.loads(f.readline())
