@@ -10,7 +10,8 @@ reports duplicate variable, provider and backend configurations). It is validate
 Folders are rendered for the 27 combinations (and one with hostile story text), and each distinct content (by hash:
 the 9 AWS combinations render two distinct terraform/ folders, the 9 CloudWatch ones one alarms file per cloud) is
 validated once per session, two at a time. The google and azurerm providers have no mirror: the GKE and AKS folders
-get only python-hcl2 and the declared-references check (tests/test_starter_files.py).
+get python-hcl2 and the declared-references check (tests/test_starter_files.py), and their types, arguments, blocks
+and attributes are checked against the provider schemas in tests/test_terraform_schema.py.
 
 When terraform or the mirror is missing the tests fail under CI (CI set, as `.ci/run` does) and skip elsewhere.
 """
