@@ -410,8 +410,9 @@ def test_the_websockets_ingress_keeps_connections_open_an_hour(cloud: Cloud) -> 
         assert config["spec"]["timeoutSec"] >= 3600
         assert config["spec"]["connectionDraining"]["drainingTimeoutSec"] > 0
         assert config["spec"]["sessionAffinity"]["affinityType"]
-        # the Service must name it (k8s/service.yaml is common; the file says which annotation)
+        # the Service names it (and the file says which annotation does)
         name = config["metadata"]["name"]
+        assert json.loads(service["metadata"]["annotations"]["cloud.google.com/backend-config"]) == {"default": name}
         assert f"cloud.google.com/backend-config: '{json.dumps({'default': name})}'" in files["k8s/ingress.yaml"]
         assert notes["kubernetes.io/ingress.class"] == "gce"
     else:
