@@ -78,6 +78,9 @@ CLUSTER_FILES = re.compile(
 #: The service's own manifests. A workers-only base (archetype workers) and a GPU inference base run their workload in
 #: the component's manifests instead (the queue's worker Deployment, the GPU inference Deployment and its Service).
 SERVICE_FILES = re.compile(r"^k8s/(?:deployment|service|hpa|pdb)\.yaml$")
+#: The monitoring of the service's HTTP endpoint (its scrape job and golden-signals dashboard), which those bases do
+#: not get either; their alerts keep only what fits their pods (see the monitoring templates' `s.service_deployment`).
+SERVICE_MONITORING_FILES = re.compile(r"^monitoring/(?:prometheus-scrape\.yaml|grafana-dashboard\.json)$")
 #: The bases that get no SERVICE_FILES.
 NO_SERVICE_ARCHETYPES = frozenset({"workers", "gpu_inference"})
 
@@ -182,6 +185,16 @@ def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSand
     )
 
 
+def _not_for_base(path: str, archetype: str) -> bool:
+    """Whether a task on this base gets no file at `path`: a static site none of the CLUSTER_FILES, a workers-only or
+    GPU base none of the service's own (SERVICE_FILES, SERVICE_MONITORING_FILES)."""
+    if archetype == STATIC_SITE:
+        return bool(CLUSTER_FILES.match(path))
+    if archetype in NO_SERVICE_ARCHETYPES:
+        return bool(SERVICE_FILES.match(path) or SERVICE_MONITORING_FILES.match(path))
+    return False
+
+
 def _is_partial(name: str) -> bool:
     return any(part.startswith("_") for part in name.split("/"))
 
@@ -217,8 +230,6 @@ class StarterRenderer:
                 for choice in choices
             ),
         ]
-        static = context.archetype == STATIC_SITE
-        no_service = context.archetype in NO_SERVICE_ARCHETYPES
         chosen: dict[str, str] = {}
         for name in self._names:
             if _is_partial(name):
@@ -226,7 +237,7 @@ class StarterRenderer:
             for prefix in prefixes:
                 if name.startswith(prefix):
                     path = name[len(prefix) : -len(TEMPLATE_SUFFIX)]
-                    if (static and CLUSTER_FILES.match(path)) or (no_service and SERVICE_FILES.match(path)):
+                    if _not_for_base(path, context.archetype):
                         continue
                     if path in chosen:
                         raise StarterTemplatesError(f"starter templates {chosen[path]} and {name} both make {path}")

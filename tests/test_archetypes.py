@@ -32,13 +32,18 @@ def _spec(component: Component) -> ComponentSpec:
     ("archetype", "chosen", "built", "not_built"),
     [
         (Archetype.SERVICE, [Component.DATABASE, Component.QUEUE], ["database", "queue"], []),
-        (Archetype.STATIC_SITE, [Component.OBJECT_STORAGE, Component.QUEUE], ["object_storage", "static_site"],
-         ["queue"]),
+        (
+            Archetype.STATIC_SITE,
+            [Component.OBJECT_STORAGE, Component.QUEUE],
+            ["object_storage", "static_site"],
+            ["queue"],
+        ),
         (Archetype.GPU_INFERENCE, [Component.OBJECT_STORAGE], ["object_storage", "gpu_inference"], []),
         (Archetype.WORKERS, [Component.DATABASE], ["database", "queue"], []),
         (Archetype.WORKERS, [Component.SCHEDULED_JOBS], ["scheduled_jobs"], []),
+        (Archetype.WORKERS, [Component.STREAMING], ["queue", "streaming"], []),
     ],
-    ids=["service", "static-site", "gpu", "workers-need-a-queue", "workers-with-a-cronjob"],
+    ids=["service", "static-site", "gpu", "workers-need-a-queue", "workers-with-a-cronjob", "a-stream-alone"],
 )
 def test_the_base_decides_what_is_built(archetype, chosen, built, not_built) -> None:
     got, dropped = components_for_archetype([_spec(c) for c in chosen], archetype)
@@ -108,7 +113,9 @@ def test_a_static_site_is_labelled_for_a_cdn_not_kubernetes() -> None:
     site = task_labels(choices, Archetype.STATIC_SITE)
     assert "kubernetes" not in site and "cdn" in site and "gcp" in site
     context = make_context(
-        Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.DATADOG,
+        Cloud.GCP,
+        CIPlatform.GITLAB_CI,
+        MonitoringStack.DATADOG,
         overrides=Overrides(components=[Component.STATIC_SITE], archetype=Archetype.STATIC_SITE),
     )
     assert context.task.labels == site
@@ -117,8 +124,39 @@ def test_a_static_site_is_labelled_for_a_cdn_not_kubernetes() -> None:
 def test_the_form_refuses_workers_with_nothing_to_work_on(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     view = open_form(slack, fake_slack)
     values = choose() | {
-        BlockId.ARCHETYPE: "workers", BlockId.COMPONENTS_DATA: ["database"], BlockId.COMPONENTS_RUNTIME: [],
+        BlockId.ARCHETYPE: "workers",
+        BlockId.COMPONENTS_DATA: ["database"],
+        BlockId.COMPONENTS_RUNTIME: [],
     }
     result = slack.submit(view, values)
     assert result.status == 200 and result.json()["response_action"] == "errors"
     assert "Workers need a queue" in result.json()["errors"][BlockId.ARCHETYPE]
+
+
+@pytest.mark.parametrize(
+    ("archetype", "components"),
+    [
+        (Archetype.WORKERS, [Component.QUEUE, Component.SCHEDULED_JOBS]),
+        (Archetype.WORKERS, [Component.STREAMING]),
+        (Archetype.GPU_INFERENCE, [Component.GPU_INFERENCE]),
+    ],
+    ids=["workers", "a-stream-alone", "gpu"],
+)
+@pytest.mark.parametrize("monitoring", [MonitoringStack.PROMETHEUS_GRAFANA, MonitoringStack.DATADOG])
+def test_a_base_without_a_service_gets_no_service_monitoring_but_its_pods_alerts(monitoring, archetype, components):
+    overrides = Overrides(components=components, archetype=archetype)
+    files = render_starter_files(make_context(Cloud.GCP, CIPlatform.GITLAB_CI, monitoring, overrides=overrides))
+    assert not validators.validate_files(files)
+    assert "monitoring/prometheus-scrape.yaml" not in files and "monitoring/grafana-dashboard.json" not in files
+    deployments = _deployments(files)
+    assert deployments, "the base runs a Deployment of its own"
+    if monitoring is MonitoringStack.PROMETHEUS_GRAFANA:
+        rules = files["monitoring/alert-rules.yaml"]
+        assert "http_requests_total" not in rules and "horizontalpodautoscaler" not in rules
+        groups = {g["name"] for g in yaml.safe_load(rules)["groups"]}
+        assert {f"{d}-pods" for d in deployments} <= groups
+    else:
+        monitors = files["monitoring/datadog-monitors.json"]
+        assert "trace.http" not in monitors
+        for deployment in deployments:
+            assert f"kube_deployment:{deployment}" in monitors

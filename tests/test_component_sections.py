@@ -157,14 +157,32 @@ def test_every_component_fits_jiras_limit_whole(cloud: Cloud, monitoring: Monito
 
 #: (story, the form's ticks, the base, what the starter files must hold for it on AWS)
 SURFACES = {
-    "checkout": (CHECKOUT, {"database", "cache", "queue", "scheduled_jobs"}, "service",
-                 {"terraform/database.tf", "terraform/cache.tf", "terraform/queue.tf", "k8s/worker-deployment.yaml",
-                  "k8s/cronjob.yaml", "k8s/deployment.yaml"}),
-    "gpu": (GPU, {"gpu_inference", "object_storage"}, "gpu_inference",
-            {"terraform/gpu.tf", "terraform/object-storage.tf", "k8s/inference-deployment.yaml"}),
+    "checkout": (
+        CHECKOUT,
+        {"database", "cache", "queue", "scheduled_jobs"},
+        "service",
+        {
+            "terraform/database.tf",
+            "terraform/cache.tf",
+            "terraform/queue.tf",
+            "k8s/worker-deployment.yaml",
+            "k8s/cronjob.yaml",
+            "k8s/deployment.yaml",
+        },
+    ),
+    "gpu": (
+        GPU,
+        {"gpu_inference", "object_storage"},
+        "gpu_inference",
+        {"terraform/gpu.tf", "terraform/object-storage.tf", "k8s/inference-deployment.yaml"},
+    ),
     "static": (STATIC, {"static_site"}, "static_site", {"terraform/static-site.tf"}),
-    "workers": (WORKERS, {"queue", "scheduled_jobs", "object_storage"}, "workers",
-                {"terraform/queue.tf", "k8s/worker-deployment.yaml", "k8s/cronjob.yaml"}),
+    "workers": (
+        WORKERS,
+        {"queue", "scheduled_jobs", "object_storage"},
+        "workers",
+        {"terraform/queue.tf", "k8s/worker-deployment.yaml", "k8s/cronjob.yaml"},
+    ),
 }
 
 
@@ -185,9 +203,24 @@ def _cli_components(story: tuple[str, str], tmp_path) -> set[str]:
     path.write_text(json.dumps({"key": "KAN-41", "summary": story[0], "description": story[1]}))
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JIRA_", "REDIS_", "DOE_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "render", "--story-file", str(path), "--cloud", "aws", "--ci", "github",
-         "--monitoring", "prometheus"],
-        env=clean, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "render",
+            "--story-file",
+            str(path),
+            "--cloud",
+            "aws",
+            "--ci",
+            "github",
+            "--monitoring",
+            "prometheus",
+        ],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return {line.split(":")[1].strip() for line in result.stderr.splitlines() if line.startswith("component:")}
@@ -204,9 +237,18 @@ def test_the_form_preview_description_files_and_cli_show_the_same_components(
     base = next(b for b in view["blocks"] if b.get("block_id") == BlockId.ARCHETYPE)
     assert base["element"]["initial_option"]["value"] == archetype
 
-    data = [c for c in expected if Component(c) not in (Component.QUEUE, Component.SCHEDULED_JOBS,
-                                                          Component.WEBSOCKETS, Component.GPU_INFERENCE,
-                                                          Component.STATIC_SITE)]
+    data = [
+        c
+        for c in expected
+        if Component(c)
+        not in (
+            Component.QUEUE,
+            Component.SCHEDULED_JOBS,
+            Component.WEBSOCKETS,
+            Component.GPU_INFERENCE,
+            Component.STATIC_SITE,
+        )
+    ]
     values = choose() | {
         BlockId.COMPONENTS_DATA: data,
         BlockId.COMPONENTS_RUNTIME: [c for c in expected if c not in data],
@@ -233,8 +275,12 @@ def test_the_form_preview_description_files_and_cli_show_the_same_components(
 
 def test_a_gke_service_names_the_websockets_backendconfig() -> None:
     with_ws = render_starter_files(
-        make_context(Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.DATADOG,
-                     overrides=Overrides(components=[Component.WEBSOCKETS]))
+        make_context(
+            Cloud.GCP,
+            CIPlatform.GITLAB_CI,
+            MonitoringStack.DATADOG,
+            overrides=Overrides(components=[Component.WEBSOCKETS]),
+        )
     )
     assert "cloud.google.com/backend-config" in with_ws["k8s/service.yaml"]
     assert "kind: BackendConfig" in with_ws["k8s/ingress.yaml"]

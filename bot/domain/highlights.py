@@ -59,8 +59,11 @@ def task_highlights(ctx: TaskContext) -> list[str]:
     return [
         *base,
         *[f"{c.label} — {c.reason}" for c in ctx.components],
-        *([f"Not built on a static site (needs a cluster): {', '.join(c.label for c in ctx.not_built)}"]
-          if ctx.not_built else []),
+        *(
+            [f"Not built on a static site (needs a cluster): {', '.join(c.label for c in ctx.not_built)}"]
+            if ctx.not_built
+            else []
+        ),
         pipeline,
         release,
         f"{ctx.monitoring.name}: {_MONITORING[ctx.monitoring.id]}",

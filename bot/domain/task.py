@@ -16,7 +16,6 @@ from bot.domain.models import (
     CLUSTER_COMPONENTS,
     JIRA_SUMMARY_MAX,
     TASK_SUFFIX,
-    WORKER_COMPONENTS,
     Archetype,
     Choices,
     Component,
@@ -205,12 +204,14 @@ def component_specs(overrides: Overrides, detection: Detection | None) -> list[C
 
 
 #: The component each base cannot do without: a task on that base builds it even when the choices lack it (the form
-#: asks for it; the CLI's --archetype may come alone). Workers need any one of WORKER_COMPONENTS, the queue if none.
+#: asks for it; the CLI's --archetype may come alone). Workers need a workload the starter files run (_WORKLOADS: the
+#: queue's worker Deployment or the CronJob; a stream alone has no consumer of its own), the queue if neither.
 _BASE_COMPONENT = {
     Archetype.STATIC_SITE: Component.STATIC_SITE,
     Archetype.GPU_INFERENCE: Component.GPU_INFERENCE,
     Archetype.WORKERS: Component.QUEUE,
 }
+_WORKLOADS = frozenset({Component.QUEUE.value, Component.SCHEDULED_JOBS.value})
 
 
 #: The reason of a component the task builds because its base needs it.
@@ -227,7 +228,7 @@ def components_for_archetype(
     not_built = [s for s in specs if s not in built]
     needed = _BASE_COMPONENT.get(archetype)
     ids = {s.id for s in built}
-    has_worker = archetype is Archetype.WORKERS and ids & {c.value for c in WORKER_COMPONENTS}
+    has_worker = archetype is Archetype.WORKERS and ids & _WORKLOADS
     if needed is not None and needed.value not in ids and not has_worker:
         built.append(ComponentSpec(id=needed.value, label=needed.label, name=needed.label, reason=BASE_REASON))
     order = {c.value: i for i, c in enumerate(Component)}
