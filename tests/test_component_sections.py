@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from bot.domain.models import Archetype, CIPlatform, Cloud, Component, MonitoringStack, Overrides
 from bot.domain.task import utf16_units
@@ -288,3 +289,33 @@ def test_a_gke_service_names_the_websockets_backendconfig() -> None:
         make_context(Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.DATADOG, overrides=Overrides())
     )
     assert "backend-config" not in without["k8s/service.yaml"]
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_the_secret_the_description_names_is_the_one_the_pods_read(cloud: Cloud) -> None:
+    context = _context(
+        cloud,
+        MonitoringStack.PROMETHEUS_GRAFANA,
+        [Component.SECRETS, Component.QUEUE, Component.SCHEDULED_JOBS],
+        Archetype.SERVICE,
+    )
+    files = render_starter_files(context)
+    secret = f"{context.app.name}-secrets"
+    section = _by_component(RENDERER.render_description(context), ["secrets", "queue", "scheduled_jobs"])["secrets"]
+    assert f"the Secret {secret}" in section
+    (target,) = [
+        d["spec"]["target"]["name"]
+        for d in yaml.safe_load_all(files["k8s/externalsecret.yaml"])
+        if d and d["kind"] == "ExternalSecret"
+    ]
+    assert target == secret
+    readers = 0
+    for path in ("k8s/deployment.yaml", "k8s/worker-deployment.yaml", "k8s/cronjob.yaml"):
+        for doc in yaml.safe_load_all(files[path]):
+            if not doc or doc["kind"] not in ("Deployment", "CronJob"):
+                continue
+            spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+            for container in spec["template"]["spec"]["containers"]:
+                assert secret in [e["secretRef"]["name"] for e in container.get("envFrom", [])], (path, container)
+                readers += 1
+    assert readers == 3
