@@ -142,7 +142,7 @@ def test_the_form_refuses_workers_with_nothing_to_work_on(slack: SlackDriver, fa
     ],
     ids=["workers", "a-stream-alone", "gpu"],
 )
-@pytest.mark.parametrize("monitoring", [MonitoringStack.PROMETHEUS_GRAFANA, MonitoringStack.DATADOG])
+@pytest.mark.parametrize("monitoring", list(MonitoringStack), ids=[m.value for m in MonitoringStack])
 def test_a_base_without_a_service_gets_no_service_monitoring_but_its_pods_alerts(monitoring, archetype, components):
     overrides = Overrides(components=components, archetype=archetype)
     files = render_starter_files(make_context(Cloud.GCP, CIPlatform.GITLAB_CI, monitoring, overrides=overrides))
@@ -155,6 +155,11 @@ def test_a_base_without_a_service_gets_no_service_monitoring_but_its_pods_alerts
         assert "http_requests_total" not in rules and "horizontalpodautoscaler" not in rules
         groups = {g["name"] for g in yaml.safe_load(rules)["groups"]}
         assert {f"{d}-pods" for d in deployments} <= groups
+    elif monitoring is MonitoringStack.CLOUDWATCH:
+        alarms = files["monitoring/cloudwatch-alarms.tf"]
+        assert "p95_latency" not in alarms and "ApplicationELB" not in alarms and "alb_dimensions" not in alarms
+        for deployment in deployments:
+            assert f'"{deployment}_pod_restarts"'.replace("-", "_") in alarms
     else:
         monitors = files["monitoring/datadog-monitors.json"]
         assert "trace.http" not in monitors

@@ -340,6 +340,9 @@ def check_terraform_module(files: dict[str, str]) -> Problems:
 _PROVIDERS = {"aws", "google", "azurerm"}
 
 
+NO_CLOUDWATCH_ALARM = "no aws_cloudwatch_metric_alarm resource"
+
+
 def check_cloudwatch_alarms(path: str, text: str) -> Problems:
     """Terraform that parses, refers only to what it declares, and whose alarms have what CloudWatch requires."""
     doc, problems = load_hcl(path, text)
@@ -370,7 +373,7 @@ def check_cloudwatch_alarms(path: str, text: str) -> Problems:
                             problem(path, f"{where} needs exactly one of statistic, extended_statistic", line)
                         )
     if not alarms:
-        problems.append(problem(path, "no aws_cloudwatch_metric_alarm resource"))
+        problems.append(problem(path, NO_CLOUDWATCH_ALARM))
     return problems
 
 
@@ -1035,6 +1038,17 @@ def validate_files(files: dict[str, str]) -> Problems:
     problems: Problems = []
     for path, text in sorted(files.items()):
         problems += validate_file(path, text)
+    # the CloudWatch root module is its folder: its alarms may all be in the components' files beside it (a base whose
+    # only workload is a CronJob has no alarm of its own)
+    for path in files:
+        if Path(path).name == "cloudwatch-alarms.tf":
+            folder = Path(path).parent
+            if any(
+                Path(other).parent == folder and _COMPONENT_ALERTS.match(Path(other).name)
+                and 'resource "aws_cloudwatch_metric_alarm"' in text
+                for other, text in files.items()
+            ):
+                problems = [p for p in problems if p != problem(path, NO_CLOUDWATCH_ALARM)]
     modules: dict[str, dict[str, str]] = {}
     for path, text in files.items():
         # cloudwatch-alarms.tf checks its references alone; with component alarm files beside it (one root module,
