@@ -145,7 +145,8 @@ def test_every_combination_renders_valid_specific_files(
     assert (context.scaling.min_replicas, context.scaling.max_replicas) == (9, 27)
     service_account, deployment = yaml_docs(files["k8s/deployment.yaml"])
     assert service_account["kind"] == "ServiceAccount"
-    assert deployment["spec"]["replicas"] == 9
+    assert "replicas" not in deployment["spec"]  # the HPA owns the count: an apply must not reset it
+    assert yaml_docs(files["k8s/hpa.yaml"])[0]["spec"]["minReplicas"] == 9
     assert deployment["metadata"]["annotations"]["doe-bot/availability-sla"] == "99.95"
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -230,7 +231,7 @@ def test_pipeline_follows_the_chosen_environments(ci: CIPlatform, environments: 
     names = [env.value for env in environments]
     assert re.findall(DEPLOY_JOBS[ci], pipeline) == names
     assert (GATE[ci] in pipeline) == ("prod" in names)
-    assert yaml_docs(files["k8s/deployment.yaml"])[1]["spec"]["replicas"] == 2  # 30 rps, SLA below 99.9
+    assert yaml_docs(files["k8s/hpa.yaml"])[0]["spec"]["minReplicas"] == 2  # 30 rps, SLA below 99.9
     monitors = json.loads(files["monitoring/datadog-monitors.json"])
     assert {m["tags"][1] for m in monitors} == {f"env:{name}" for name in names}
 
@@ -365,7 +366,10 @@ def sample_files() -> dict[str, str]:
 
 
 BREAKAGES = [
-    ("k8s/deployment.yaml", "replicas: 9", 'replicas: "nine"', r"k8s/deployment\.yaml:\d+: Deployment spec\.replicas"),
+    ("k8s/deployment.yaml", "progressDeadlineSeconds: 600", 'progressDeadlineSeconds: "10m"',
+     r"k8s/deployment\.yaml:\d+: Deployment spec\.progressDeadlineSeconds"),
+    ("k8s/hpa.yaml", "minReplicas: 9", 'minReplicas: "nine"',
+     r"k8s/hpa\.yaml:\d+: HorizontalPodAutoscaler spec\.minReplicas"),
     ("k8s/hpa.yaml", "averageUtilization", "averageUtilisation", r"k8s/hpa\.yaml:\d+: .*averageUtilisation"),
     ("k8s/service.yaml", "      targetPort: http", "     targetPort: http", r"k8s/service\.yaml:\d+: YAML"),
     (".github/workflows/deploy.yml", "    runs-on: ubuntu-latest\n", "", r"deploy\.yml:\d+: jobs\.\w+: 'runs-on'"),
