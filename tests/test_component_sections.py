@@ -319,3 +319,24 @@ def test_the_secret_the_description_names_is_the_one_the_pods_read(cloud: Cloud)
                 assert secret in [e["secretRef"]["name"] for e in container.get("envFrom", [])], (path, container)
                 readers += 1
     assert readers == 3
+
+
+@pytest.mark.parametrize("monitoring", list(MonitoringStack), ids=[m.value for m in MonitoringStack])
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_the_backend_is_asked_for_the_metrics_the_alerts_read(cloud: Cloud, monitoring: MonitoringStack) -> None:
+    context = _context(cloud, monitoring, [], Archetype.SERVICE)
+    description = RENDERER.render_description(context).replace("\\", "")
+    (line,) = [ln for ln in description.splitlines() if ln.startswith("* *Metric contract (backend):*")]
+    files = render_starter_files(context)
+    alerts = {
+        MonitoringStack.PROMETHEUS_GRAFANA: "monitoring/alert-rules.yaml",
+        MonitoringStack.DATADOG: "monitoring/datadog-monitors.json",
+        MonitoringStack.CLOUDWATCH: "monitoring/cloudwatch-alarms.tf",
+    }[monitoring]
+    names = {
+        MonitoringStack.PROMETHEUS_GRAFANA: ["http_requests_total", "http_request_duration_seconds"],
+        MonitoringStack.DATADOG: ["trace.http.request"],
+        MonitoringStack.CLOUDWATCH: ["AWS/ApplicationELB"] if cloud is Cloud.AWS else ["Latency", "Requests", "Errors"],
+    }[monitoring]
+    for name in names:
+        assert name in line and name in files[alerts], name
