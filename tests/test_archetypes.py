@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from bot.domain.models import Archetype, Choices, CIPlatform, Cloud, Component, MonitoringStack, Overrides
+from bot.domain.models import Archetype, Choices, CIPlatform, Cloud, Component, MonitoringStack, Overrides, Story
 from bot.domain.task import BASE_REASON, ComponentSpec, components_for_archetype, task_labels
 from bot.ids import BlockId
 from bot.starter import SERVICE_FILES, render_starter_files
@@ -165,3 +165,25 @@ def test_a_base_without_a_service_gets_no_service_monitoring_but_its_pods_alerts
         assert "trace.http" not in monitors
         for deployment in deployments:
             assert f"kube_deployment:{deployment}" in monitors
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_the_model_servers_name_is_one_name_even_when_the_app_name_is_cut_at_a_dash(cloud: Cloud) -> None:
+    # the app name's 30th character is a dash: every file must name the same Deployment and service account
+    story = Story(
+        key="KAN-15", summary="Serve the support model withx v LLM", project_key="KAN", url="https://x/KAN-15"
+    )
+    context = make_context(
+        cloud,
+        CIPlatform.GITHUB_ACTIONS,
+        MonitoringStack.PROMETHEUS_GRAFANA,
+        story=story,
+        overrides=Overrides(components=[Component.GPU_INFERENCE], archetype=Archetype.GPU_INFERENCE),
+    )
+    assert context.app.name[29] == "-"
+    files = render_starter_files(context)
+    (name,) = _deployments(files)
+    assert not name[: -len("-inference")].endswith("-")
+    assert _released(files[".github/workflows/deploy.yml"]) == {name}
+    assert name in files["terraform/gpu.tf"] and name in files["monitoring/alert-rules-gpu_inference.yaml"]
+    assert not validators.validate_files(files)
