@@ -1,0 +1,55 @@
+"""Monitoring that can notify and does not cry wolf (issue 14, "Monitoring that receives data and can notify")."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.models import CIPlatform, Cloud, Component, MonitoringStack, Overrides
+from bot.starter import render_starter_files
+from tests.support import validators
+from tests.test_starter_files import make_context
+
+
+def _cloudwatch(cloud: Cloud, components=()) -> dict[str, str]:
+    overrides = Overrides(components=list(components))
+    return render_starter_files(
+        make_context(cloud, CIPlatform.GITLAB_CI, MonitoringStack.CLOUDWATCH, overrides=overrides)
+    )
+
+
+def _resources(text: str, kind: str) -> dict[str, dict]:
+    doc, problems = validators.load_hcl("monitoring/cloudwatch-alarms.tf", text)
+    assert doc is not None, problems
+    found: dict[str, dict] = {}
+    for block in doc.get("resource", []):
+        for rtype, named in block.items():
+            if validators._unquote(rtype) == kind:
+                found |= {validators._unquote(n): body for n, body in named.items()}
+    return found
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_the_alarm_topic_uses_a_key_cloudwatch_may_use(cloud: Cloud) -> None:
+    text = _cloudwatch(cloud)["monitoring/cloudwatch-alarms.tf"]
+    assert '= "alias/aws/sns"' not in text  # CloudWatch cannot publish to a topic under the AWS managed key
+    (topic,) = _resources(text, "aws_sns_topic").values()
+    assert validators._unquote(topic["kms_master_key_id"]) == "${aws_kms_key.alarms.arn}"
+    (key,) = _resources(text, "aws_kms_key").values()
+    assert "cloudwatch.amazonaws.com" in str(key["policy"]) and "kms:GenerateDataKey*" in str(key["policy"])
+    assert "cloudwatch.amazonaws.com" in str(next(iter(_resources(text, "aws_sns_topic_policy").values()))["policy"])
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_no_alarm_is_in_alarm_for_lack_of_traffic_outside_prod(cloud: Cloud) -> None:
+    files = _cloudwatch(cloud, [Component.DATABASE, Component.QUEUE, Component.SCHEDULED_JOBS, Component.CACHE])
+    for path, text in files.items():
+        if not (path.startswith("monitoring/cloudwatch-alarms") and path.endswith(".tf")):
+            continue
+        for name, alarm in _resources(text, "aws_cloudwatch_metric_alarm").items():
+            missing = validators._unquote(str(alarm.get("treat_missing_data", "missing")))
+            # silence breaches only where it means trouble: the scheduled job's heartbeat, the pods the SLA needs
+            # (Container Insights reports them whenever the service runs), and no requests in prod
+            if missing == "breaching":
+                assert name in {"scheduled_job_missed_run", "running_pods"} or "heartbeat" in name, (path, name)
+            elif "breaching" in missing and "notBreaching" not in missing:
+                pytest.fail(f"{path}: {name} treats missing data as {missing}")
