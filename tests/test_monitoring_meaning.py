@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.domain.models import CIPlatform, Cloud, Component, MonitoringStack, Overrides
@@ -53,3 +55,36 @@ def test_no_alarm_is_in_alarm_for_lack_of_traffic_outside_prod(cloud: Cloud) -> 
                 assert name in {"scheduled_job_missed_run", "running_pods"} or "heartbeat" in name, (path, name)
             elif "breaching" in missing and "notBreaching" not in missing:
                 pytest.fail(f"{path}: {name} treats missing data as {missing}")
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_alerts_are_routed_by_environment_and_dev_never_pages(cloud: Cloud) -> None:
+    files = render_starter_files(make_context(cloud, CIPlatform.JENKINS, MonitoringStack.PROMETHEUS_GRAFANA))
+    config = files["monitoring/alertmanager.yaml"]
+    assert not validators.validate_files({"monitoring/alertmanager.yaml": config})
+    route = validators.alertmanager_receiver
+    assert route(config, environment="prod", severity="page", alertname="ErrorBudgetFastBurn") == "on-call-pager"
+    for env in ("dev", "staging"):
+        assert route(config, environment=env, severity="page", alertname="ServiceDown") == "team-channel"
+    assert route(config, environment="prod", severity="ticket", alertname="ErrorBudgetSlowBurn") == "team-channel"
+    assert route(config, severity="page", alertname="ServiceDown") == "team-channel"  # no environment: no page
+    # every severity the rules use has a route, and every rule file's alerts carry one of them
+    rules = files["monitoring/alert-rules.yaml"]
+    assert {s for s in re.findall(r"severity: (\w+)", rules)} <= {"page", "ticket"}
+
+
+def test_a_task_without_prod_pages_no_one() -> None:
+    overrides = Overrides(environments=["dev", "staging"])
+    files = render_starter_files(
+        make_context(Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.PROMETHEUS_GRAFANA, overrides=overrides)
+    )
+    config = files["monitoring/alertmanager.yaml"]
+    assert "pagerduty_configs" not in config and not validators.validate_files({"monitoring/alertmanager.yaml": config})
+    assert validators.alertmanager_receiver(config, environment="staging", severity="page") == "team-channel"
+
+
+def test_no_dashboard_range_exceeds_the_retention() -> None:
+    files = render_starter_files(make_context(Cloud.AWS, CIPlatform.GITHUB_ACTIONS, MonitoringStack.PROMETHEUS_GRAFANA))
+    ranges = re.findall(r"\[(\d+)([smhdwy])\]", files["monitoring/grafana-dashboard.json"])
+    days = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "y": 365}
+    assert ranges and max(int(n) * days[u] for n, u in ranges) <= 7  # kube-prometheus-stack keeps 10 days

@@ -45,6 +45,7 @@ CI_FILES = {
 MONITORING_FILES = {
     MonitoringStack.PROMETHEUS_GRAFANA: {
         "monitoring/prometheus-scrape.yaml",
+        "monitoring/alertmanager.yaml",
         "monitoring/alert-rules.yaml",
         "monitoring/grafana-dashboard.json",
     },
@@ -379,6 +380,7 @@ BREAKAGES = [
     ("terraform/main.tf", "[var.vnet_cidr]", "[var.vnet_cdr]", r"main\.tf:\d+: var\.vnet_cdr is not declared"),
     ("monitoring/alert-rules.yaml", "for: 10m", "for: ten", r"alert-rules\.yaml(:\d+)?: .*(duration|for)"),
     ("monitoring/prometheus-scrape.yaml", "action: keep", "action: kep", r"scrape\.yaml:\d+: .*'kep'"),
+    ("monitoring/alertmanager.yaml", "repeat_interval: 4h", "repeat_interval: four", r"alertmanager\.yaml: amtool"),
     ("monitoring/grafana-dashboard.json", '"targets"', '"queries"', r"dashboard\.json:\d+: panels\.0 has no targets"),
     ("monitoring/datadog-monitors.json", '"critical": 0.5', '"critical": 0.7', r"monitors\.json:\d+: .*!= .*0\.7"),
     ("monitoring/cloudwatch-alarms.tf", '  extended_statistic  = "p95"\n', "", r"alarms\.tf:\d+: .*statistic"),

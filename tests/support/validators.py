@@ -761,6 +761,39 @@ def run_promtool(path: str, text: str, *args: str) -> Problems:
     return found or [problem(path, f"promtool exited with {result.returncode}")]
 
 
+def amtool_path() -> str | None:
+    return shutil.which("amtool")
+
+
+def run_amtool(text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """amtool (Debian's prometheus-alertmanager package, which scripts/test installs) on an Alertmanager config."""
+    exe = amtool_path()
+    assert exe, "amtool is not on PATH (Debian package prometheus-alertmanager)"
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "alertmanager.yaml"
+        file.write_text(text, encoding="utf-8")
+        argv = [exe, *args, str(file)] if args[:1] == ("check-config",) else [exe, *args, f"--config.file={file}"]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def check_alertmanager(path: str, text: str) -> Problems:
+    """`amtool check-config`: the routing tree, matchers, receivers and their fields as Alertmanager reads them."""
+    problems = check_yaml(path, text)
+    if problems:
+        return problems
+    result = run_amtool(text, "check-config")
+    if result.returncode == 0:
+        return []
+    lines = [ln.strip() for ln in (result.stdout + result.stderr).splitlines() if "FAILED" in ln or "error" in ln]
+    return [problem(path, f"amtool: {ln}") for ln in lines] or [problem(path, f"amtool exited {result.returncode}")]
+
+
+def alertmanager_receiver(text: str, **labels: str) -> str:
+    """The receiver Alertmanager routes an alert with these labels to (`amtool config routes test`)."""
+    result = run_amtool(text, "config", "routes", "test", *(f"{k}={v}" for k, v in labels.items()))
+    return result.stdout.strip()
+
+
 def check_prometheus_rules_schema(path: str, text: str) -> Problems:
     """Without promtool: the rule-file schema, plus balanced Go-template braces in annotations."""
     problems = check_against_schema(path, text, RULE_FILE_SCHEMA)
@@ -1009,6 +1042,8 @@ def _validator_for(path: str) -> Callable[[str, str], Problems] | None:
         return check_jenkinsfile
     if name == "alert-rules.yaml":
         return check_prometheus_rules
+    if name == "alertmanager.yaml":
+        return check_alertmanager
     if name == "prometheus-scrape.yaml":
         return check_prometheus_scrape
     if name == "grafana-dashboard.json":
