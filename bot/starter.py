@@ -77,7 +77,7 @@ CLUSTER_FILES = re.compile(
 
 #: The service's own manifests. A workers-only base (archetype workers) and a GPU inference base run their workload in
 #: the component's manifests instead (the queue's worker Deployment, the GPU inference Deployment and its Service).
-SERVICE_FILES = re.compile(r"^k8s/(?:deployment|service|hpa|pdb)\.yaml$")
+SERVICE_FILES = re.compile(r"^k8s/(?:deployment|service|hpa|pdb|vpa)\.yaml$")
 #: The monitoring of the service's HTTP endpoint (its scrape job and golden-signals dashboard), which those bases do
 #: not get either; their alerts keep only what fits their pods (see the monitoring templates' `s.service_deployment`).
 SERVICE_MONITORING_FILES = re.compile(r"^monitoring/(?:prometheus-scrape\.yaml|grafana-dashboard\.json)$")

@@ -89,10 +89,10 @@ def test_the_pipeline_releases_exactly_the_generated_deployments(cloud, ci, arch
     (pipeline,) = (text for path, text in files.items() if path in PIPELINES)
     service_files = sorted(p for p in files if SERVICE_FILES.match(p))
     if archetype is Archetype.SERVICE:
-        assert service_files == ["k8s/deployment.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/service.yaml"]
+        assert service_files == [f"k8s/{n}.yaml" for n in ("deployment", "hpa", "pdb", "service", "vpa")]
     else:
         assert service_files == [], f"a {archetype.value} base runs no service of its own"
-        for path in ("k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml"):
+        for path in ("k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"):
             assert path not in pipeline
     deployments = _deployments(files)
     assert deployments and _released(pipeline) == deployments

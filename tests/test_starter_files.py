@@ -35,8 +35,11 @@ from tests.support import validators
 COMBINATIONS = list(itertools.product(Cloud, CIPlatform, MonitoringStack))
 COMBINATION_IDS = [f"{c.value}-{ci.value}-{m.value}" for c, ci, m in COMBINATIONS]
 
-K8S_FILES = {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml"}
-TERRAFORM_FILES = {"terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf"}
+K8S_FILES = {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"}
+TERRAFORM_FILES = {
+    "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
+    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf",
+}  # fmt: skip
 CI_FILES = {
     CIPlatform.GITHUB_ACTIONS: {".github/workflows/deploy.yml"},
     CIPlatform.GITLAB_CI: {".gitlab-ci.yml"},
@@ -148,6 +151,9 @@ def test_every_combination_renders_valid_specific_files(
     assert service_account["kind"] == "ServiceAccount"
     assert "replicas" not in deployment["spec"]  # the HPA owns the count: an apply must not reset it
     assert yaml_docs(files["k8s/hpa.yaml"])[0]["spec"]["minReplicas"] == 9
+    (vpa,) = yaml_docs(files["k8s/vpa.yaml"])  # recommends only: it must not fight the HPA over CPU
+    assert vpa["spec"]["updatePolicy"]["updateMode"] == "Off"
+    assert vpa["spec"]["targetRef"]["name"] == deployment["metadata"]["name"]
     assert deployment["metadata"]["annotations"]["doe-bot/availability-sla"] == "99.95"
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
