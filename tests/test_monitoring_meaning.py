@@ -88,3 +88,27 @@ def test_no_dashboard_range_exceeds_the_retention() -> None:
     ranges = re.findall(r"\[(\d+)([smhdwy])\]", files["monitoring/grafana-dashboard.json"])
     days = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "y": 365}
     assert ranges and max(int(n) * days[u] for n, u in ranges) <= 7  # kube-prometheus-stack keeps 10 days
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+def test_datadog_notices_silence_in_prod_and_collects_named_metrics_only(cloud: Cloud) -> None:
+    import json
+
+    import yaml
+
+    overrides = Overrides(components=[Component.GPU_INFERENCE])
+    files = render_starter_files(
+        make_context(cloud, CIPlatform.GITHUB_ACTIONS, MonitoringStack.DATADOG, overrides=overrides)
+    )
+    monitors = json.loads(files["monitoring/datadog-monitors.json"])
+    replicas = {m["tags"][1]: m for m in monitors if "available replicas" in m["name"]}
+    assert replicas["env:prod"]["options"]["notify_no_data"] is True
+    assert replicas["env:dev"]["options"]["notify_no_data"] is False  # a quiet dev environment is not an outage
+    for path in ("k8s/deployment.yaml", "k8s/inference-deployment.yaml"):
+        for doc in yaml.safe_load_all(files[path]):
+            if doc and doc["kind"] == "Deployment":
+                checks = [
+                    v for k, v in doc["spec"]["template"]["metadata"]["annotations"].items() if k.endswith(".checks")
+                ]
+                (instance,) = json.loads(checks[0])["openmetrics"]["instances"]
+                assert instance["metrics"] and ".*" not in instance["metrics"], path
