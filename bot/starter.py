@@ -71,7 +71,7 @@ STATIC_SITE = "static_site"
 #: service running on it (pod scraping, service SLOs and dashboards; the CloudWatch root module stays, it also holds
 #: the static site's alarms).
 CLUSTER_FILES = re.compile(
-    r"^(?:k8s/.*|terraform/cluster[^/]*\.tf"
+    r"^(?:Dockerfile|k8s/.*|terraform/cluster[^/]*\.tf"
     r"|monitoring/(?:prometheus-scrape\.yaml|alert-rules\.yaml|grafana-dashboard\.json|datadog-monitors\.json))$"
 )
 
