@@ -53,9 +53,9 @@ PODS_PER_NODE = {Cloud.AWS: 6, Cloud.GCP: 13, Cloud.AZURE: 13}
 MAX_NODES_VARIABLE = {Cloud.AWS: "node_max_size", Cloud.GCP: "node_max_count", Cloud.AZURE: "node_max_count"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def render(cloud: Cloud, ci: CIPlatform, base: str) -> dict[str, str]:
-    components, archetype = CLUSTER_BASES[base] if base in CLUSTER_BASES else ([Component.STATIC_SITE], base)
+    components, archetype = CLUSTER_BASES.get(base, ([Component.STATIC_SITE], base))
     overrides = Overrides(throughput_rps=420, availability_sla=99.95, components=components, archetype=archetype)
     return render_starter_files(make_context(cloud, ci, MonitoringStack.PROMETHEUS_GRAFANA, overrides=overrides))
 
@@ -203,13 +203,15 @@ def test_the_service_account_names_an_identity_terraform_creates(cloud: Cloud, b
             if body["service_account_id"] == f"${{google_service_account.{resource}.name}}"
             and uq(body["role"]) == "roles/iam.workloadIdentityUser"
         ]  # fmt: skip
-        assert [uq(b["member"]) for b in bindings] == [f"serviceAccount:${{var.project_id}}.svc.id.goog[{namespace}/{name}]"]
+        member = f"serviceAccount:${{var.project_id}}.svc.id.goog[{namespace}/{name}]"
+        assert [uq(b["member"]) for b in bindings] == [member]
         assert module.outputs["app_service_account"]["value"] == f"${{google_service_account.{resource}.email}}"
         (pool,) = module.one("google_container_cluster", "main")["workload_identity_config"]
         assert uq(pool["workload_pool"]) == "${var.project_id}.svc.id.goog"
         if storage:  # the pods act as the Google service account: the bucket access goes to it too
             grants = module.of_type("google_storage_bucket_iam_member").values()
-            assert any(uq(g["member"]) == f"serviceAccount:${{google_service_account.{resource}.email}}" for g in grants)
+            member = f"serviceAccount:${{google_service_account.{resource}.email}}"
+            assert any(uq(g["member"]) == member for g in grants)
     else:
         client_id = annotations["azure.workload.identity/client-id"]
         assert client_id == "APP_IDENTITY_CLIENT_ID", "a clearly named placeholder, not all zeros"
@@ -290,7 +292,8 @@ def test_the_ci_identity_exists_and_its_outputs_are_what_the_pipeline_reads(
         else:
             provider = module.one("aws_iam_openid_connect_provider", "ci")
             assert uq(provider["client_id_list"]) == ["sts.amazonaws.com"]
-            assert "sts:AssumeRoleWithWebIdentity" in trust and '"${local.ci_oidc_host}:sub" = local.ci_subjects' in trust
+            assert "sts:AssumeRoleWithWebIdentity" in trust
+            assert '"${local.ci_oidc_host}:sub" = local.ci_subjects' in trust
             url, subjects = module.locals["ci_oidc_url"], module.locals["ci_subjects"]
             if ci == CIPlatform.GITHUB_ACTIONS:
                 assert uq(url) == "https://token.actions.githubusercontent.com"
@@ -331,7 +334,8 @@ def test_the_ci_identity_exists_and_its_outputs_are_what_the_pipeline_reads(
                 f"principalSet://iam.googleapis.com/${{google_iam_workload_identity_pool.ci.name}}"
                 f"/attribute.{attribute}/${{var.{source}}}"
             )
-            assert module.outputs["GCP_WIF_PROVIDER"]["value"] == "${google_iam_workload_identity_pool_provider.ci.name}"
+            wif_provider = "${google_iam_workload_identity_pool_provider.ci.name}"
+            assert module.outputs["GCP_WIF_PROVIDER"]["value"] == wif_provider
     else:
         identity = module.one("azurerm_user_assigned_identity", "ci")
         assert identity
@@ -375,7 +379,10 @@ def test_eks_runs_the_cluster_autoscaler_with_its_role_and_tags(base: str) -> No
     assert "autoscaling:SetDesiredCapacity" in policy
     assert '"aws:ResourceTag/k8s.io/cluster-autoscaler/${local.name}" = "owned"' in policy  # only this cluster's groups
     tags = module.one("aws_eks_node_group", "default")["tags"]
-    assert tags == {'"k8s.io/cluster-autoscaler/enabled"': '"true"', '"k8s.io/cluster-autoscaler/${local.name}"': '"owned"'}
+    assert tags == {
+        '"k8s.io/cluster-autoscaler/enabled"': '"true"',
+        '"k8s.io/cluster-autoscaler/${local.name}"': '"owned"',
+    }
     # the module has no Helm provider: the chart is installed by hand, as the file says
     assert "helm" not in "".join(module.files[p] for p in module.files if "required_providers" in module.files[p])
     assert "helm upgrade --install cluster-autoscaler" in module.files["terraform/cluster-identity.tf"]
@@ -389,8 +396,9 @@ def test_the_node_pool_maximum_holds_the_hpa_maximum(cloud: Cloud, ci: CIPlatfor
         (hpa,) = yaml.safe_load_all(files["k8s/hpa.yaml"])
         context_max = hpa["spec"]["maxReplicas"]
         assert hpa["spec"]["maxReplicas"] == 27
-        requests = list(yaml.safe_load_all(files["k8s/deployment.yaml"]))[1]["spec"]["template"]["spec"]["containers"][0]
-        assert requests["resources"]["requests"]["cpu"] == "250m"
+        deployment = list(yaml.safe_load_all(files["k8s/deployment.yaml"]))[1]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["requests"]["cpu"] == "250m"
     module = Module(files)
     maximum = module.variables[MAX_NODES_VARIABLE[cloud]]["default"]
     assert maximum * PODS_PER_NODE[cloud] >= context_max, (maximum, context_max)
