@@ -38,7 +38,7 @@ COMBINATION_IDS = [f"{c.value}-{ci.value}-{m.value}" for c, ci, m in COMBINATION
 K8S_FILES = {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"}
 TERRAFORM_FILES = {
     "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
-    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf",
+    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/budget.tf",
 }  # fmt: skip
 CI_FILES = {
     CIPlatform.GITHUB_ACTIONS: {".github/workflows/deploy.yml"},
@@ -138,7 +138,7 @@ def test_every_combination_renders_valid_specific_files(
     context = make_context(cloud, ci, monitoring)
     files = render_starter_files(context)
 
-    assert set(files) == K8S_FILES | TERRAFORM_FILES | CI_FILES[ci] | MONITORING_FILES[monitoring]
+    assert set(files) == K8S_FILES | TERRAFORM_FILES | CI_FILES[ci] | MONITORING_FILES[monitoring] | {"Dockerfile"}
     assert_valid(files)
     for path, text in files.items():
         assert len(text.encode()) < STARTER_FILE_MAX_BYTES, path
@@ -392,7 +392,7 @@ BREAKAGES = [
     ("monitoring/cloudwatch-alarms.tf", '  extended_statistic  = "p95"\n', "", r"alarms\.tf:\d+: .*statistic"),
     ("Jenkinsfile", "stages {", "stages {{", r"Jenkinsfile:\d+: '\{' is never closed"),
     ("Jenkinsfile", "'make test'", "'make test", r"Jenkinsfile:\d+: unterminated ' string"),
-    ("Jenkinsfile", "  stages {", "  steps {", r"Jenkinsfile: declarative pipeline has no stages"),
+    ("Jenkinsfile", "\npipeline {", "\npipelines {", r"Jenkinsfile: no top-level `pipeline \{` block"),
 ]
 
 
