@@ -8,8 +8,9 @@ and provider, and declares `environment` and `region` again, so it cannot share 
 reports duplicate variable, provider and backend configurations). It is validated alone, as that folder.
 
 Folders are rendered for the 27 combinations (and one with hostile story text), and each distinct content (by hash:
-the 9 AWS combinations render two distinct terraform/ folders, the 9 CloudWatch ones one alarms file per cloud) is
-validated once per session, two at a time. The google and azurerm providers have no mirror: the GKE and AKS folders
+the 9 AWS combinations render six distinct terraform/ folders, one per CI platform with and without CloudWatch; the
+9 CloudWatch ones one alarms file per cloud) is validated once per session, two at a time. The google and azurerm
+providers have no mirror: the GKE and AKS folders
 get python-hcl2 and the declared-references check (tests/test_starter_files.py), and their types, arguments, blocks
 and attributes are checked against the provider schemas in tests/test_terraform_schema.py.
 
@@ -154,10 +155,11 @@ def terraform_results() -> dict[str, validators.TerraformResult]:
 
 def test_every_aws_folder_is_rendered() -> None:
     kinds = sorted(name.split("@")[0] for name in AWS_FOLDERS)
-    # without components terraform/ differs only with monitoring=cloudwatch (one more node policy); the alarms differ
-    # per cloud; each component rendering on AWS makes its own terraform/
+    # without components terraform/ differs per CI platform (cluster-ci.tf: the CI's own identity) and with
+    # monitoring=cloudwatch (one more node policy); the hostile story text makes one more; the alarms differ per cloud;
+    # each component rendering on AWS makes its own terraform/
     terraform = [n for n in AWS_FOLDERS if n.startswith("terraform@")]
-    assert len(terraform) == 3 + 5, sorted(AWS_FOLDERS)
+    assert len(terraform) == 3 * 2 + 1 + 5, sorted(AWS_FOLDERS)
     assert kinds.count("monitoring") >= 3, sorted(AWS_FOLDERS)
     renderings = [r for folder in AWS_FOLDERS.values() for r in folder.renderings]
     assert len(renderings) == 9 + 9 + 1 + 5 + len(COMPONENT_RENDERINGS)
