@@ -18,6 +18,7 @@ import functools
 import itertools
 import re
 
+import hcl2
 import pytest
 import yaml
 
@@ -60,6 +61,18 @@ def _tf_roots(files: dict[str, str]) -> list[str]:
 
 def _iac_dirs(files: dict[str, str], cluster: bool) -> list[str]:
     return ["terraform"] + (["k8s"] if cluster else [])
+
+
+def check_terraform_inputs(files: dict[str, str], pipeline: str) -> None:
+    """Every input of the roots the pipeline applies that has no default is given (TF_VAR_<name>) or named as one the
+    operator sets: a plan in the pipeline never stops to ask for one."""
+    named = set(re.findall(r"\bTF_VAR_(\w+)", pipeline))
+    for root in _tf_roots(files):
+        for path, text in files.items():
+            if path.startswith(f"{root}/") and path.endswith(".tf"):
+                for block in hcl2.loads(text).get("variable", []):
+                    for name, body in block.items():
+                        assert "default" in body or name.strip('"') in named, f"{path}: var.{name} is never set"
 
 
 # ------------------------------------------------------------------------------------------------ GitHub Actions
@@ -315,6 +328,7 @@ def test_every_combination_has_a_pipeline_that_runs(cloud: Cloud, ci: CIPlatform
     files = _files(cloud, ci, monitoring, Archetype.SERVICE)
     CHECKS[ci](files, cloud, cluster=True)
     check_dockerfile(files, cluster=True)
+    check_terraform_inputs(files, files[PIPELINE[ci]])
     problems = [p for path in (PIPELINE[ci], "Dockerfile") for p in validators.validate_file(path, files[path])]
     assert not problems, "\n".join(problems)
 
@@ -325,6 +339,7 @@ def test_every_base_has_a_pipeline_that_runs(cloud: Cloud, ci: CIPlatform, arche
     cluster = archetype is not Archetype.STATIC_SITE
     CHECKS[ci](files, cloud, cluster=cluster)
     check_dockerfile(files, cluster=cluster)
+    check_terraform_inputs(files, files[PIPELINE[ci]])
     problems = [
         p for path in (PIPELINE[ci], "Dockerfile") if path in files for p in validators.validate_file(path, files[path])
     ]
