@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,12 @@ def test_create_makes_the_task_with_the_guardrails(fake_jira: FakeJira, redis_ur
     (issue,) = fake_jira.created_issues()
     assert made.stdout.startswith(f"created {issue['key']}: {fake_jira.url}/browse/{issue['key']}")
     assert "aws" in issue["fields"]["labels"] and "No frontend task" in made.stdout
-    assert len(fake_jira.attachments_of(issue["key"])) == 10  # 4 k8s, 4 terraform, pipeline, alarms
+    attached = set(fake_jira.attachments_of(issue["key"]))
+    listed = set(re.findall(r"^\|([^|]+)\|[^|]+\|$", issue["fields"]["description"], re.MULTILINE))
+    listed = {name.replace("\\", "") for name in listed}
+    # every file the description lists is attached, and nothing else: manifests, Terraform, pipeline, alarms
+    assert attached == listed
+    assert {"k8s_deployment.yaml", "terraform_cluster.tf", "monitoring_cloudwatch-alarms.tf"} <= attached
 
     again = _run(*args, env=env)
     assert again.returncode == 1

@@ -35,7 +35,10 @@ from tests.support import validators
 COMBINATIONS = list(itertools.product(Cloud, CIPlatform, MonitoringStack))
 COMBINATION_IDS = [f"{c.value}-{ci.value}-{m.value}" for c, ci, m in COMBINATIONS]
 
-K8S_FILES = {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"}
+K8S_FILES = {
+    "k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
+    "k8s/namespace.yaml", "k8s/networkpolicy.yaml",
+}  # fmt: skip
 TERRAFORM_FILES = {
     "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
     "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/budget.tf",
