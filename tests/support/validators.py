@@ -26,6 +26,7 @@ Every check returns a list of problems, each a string naming the file and, where
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -161,7 +162,7 @@ def _schema_problems(
 def load_yaml(path: str, text: str) -> tuple[list[Any], Problems]:
     """(documents, problems): the non-empty documents of a YAML stream, or a problem with the error's line."""
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        docs = [doc for doc in yaml.load_all(text, Loader=_YAML_LOADER) if doc is not None]  # libyaml: 10x faster
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -541,20 +542,47 @@ def _terraform_folder(
     return result
 
 
+#: Results by folder content, for the whole test session: test files that render the same folder (the 27
+#: combinations, the cluster-security cases, the components) validate it once. terraform validate costs about 10 s
+#: of CPU a folder (the AWS provider's schema), so the duplicates were minutes of the suite.
+_VALIDATED: dict[str, TerraformResult] = {}
+_VALIDATED_LOCK = threading.Lock()
+
+
+def _folder_key(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path, text in sorted(files.items()):
+        digest.update(f"{len(path)}:{path}{len(text)}:".encode())
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
 def terraform_validate_folders(folders: dict[str, dict[str, str]], workers: int = 2) -> dict[str, TerraformResult]:
     """{name: result} of `terraform init -backend=false` + `terraform validate` for each {name: {path: text}}, run
     `workers` at a time (validate is CPU-bound: the AWS provider's schema), sharing one CLI configuration and plugin
-    cache in a temporary folder removed afterwards. Only providers of the mirror can be installed (no network)."""
-    with tempfile.TemporaryDirectory(prefix="doe-terraform-") as tmp:
-        root = Path(tmp)
-        env = _terraform_env(root)
-        lock = threading.Lock()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {
-                name: pool.submit(_terraform_folder, files, root / f"folder-{index}", env, lock)
-                for index, (name, files) in enumerate(folders.items())
-            }
-            return {name: future.result() for name, future in futures.items()}
+    cache in a temporary folder removed afterwards. Only providers of the mirror can be installed (no network). A
+    folder whose content was validated before in this session is not validated again (_VALIDATED)."""
+    keys = {name: _folder_key(files) for name, files in folders.items()}
+    with _VALIDATED_LOCK:
+        todo = {}
+        for name, files in folders.items():
+            if keys[name] not in _VALIDATED and keys[name] not in {keys[n] for n in todo}:
+                todo[name] = files
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="doe-terraform-") as tmp:
+            root = Path(tmp)
+            env = _terraform_env(root)
+            lock = threading.Lock()
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = {
+                    name: pool.submit(_terraform_folder, files, root / f"folder-{index}", env, lock)
+                    for index, (name, files) in enumerate(todo.items())
+                }
+                done = {name: future.result() for name, future in futures.items()}
+        with _VALIDATED_LOCK:
+            for name, result in done.items():
+                _VALIDATED[keys[name]] = result
+    return {name: _VALIDATED[keys[name]] for name in folders}
 
 
 def run_terraform_validate(files: dict[str, str]) -> Problems:
@@ -1192,10 +1220,18 @@ def _validator_for(path: str) -> Callable[[str, str], Problems] | None:
 
 
 def validate_file(path: str, text: str) -> Problems:
+    """The file's validator's problems (a new list). Validators are pure functions of the path and the text, and the
+    suite renders the same files many times (the 27 combinations in several test files), so a verdict is computed
+    once per session: promtool, amtool, actionlint and the schema checks were most of the rendering tests' time."""
+    return list(_validate_file(path, text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _validate_file(path: str, text: str) -> tuple[str, ...]:
     validator = _validator_for(path)
     if validator is None:
-        return [problem(path, "no validator for this kind of file")]
-    return validator(path, text)
+        return (problem(path, "no validator for this kind of file"),)
+    return tuple(validator(path, text))
 
 
 def validate_files(files: dict[str, str]) -> Problems:
