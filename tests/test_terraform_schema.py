@@ -21,12 +21,12 @@ import itertools
 
 import pytest
 
-from bot.domain.components import Detected, Detection, Evidence
-from bot.domain.models import Archetype, Choices, CIPlatform, Cloud, Component, MonitoringStack, Overrides
-from bot.domain.task import Dependencies, TaskContext, build_task_context
+from bot.domain.models import Archetype, CIPlatform, Cloud, Component, MonitoringStack, Overrides
+from bot.domain.task import TaskContext
 from bot.starter import render_starter_files
 from tests.support import provider_schema
-from tests.test_starter_files import make_context, make_story
+from tests.test_starter_files import make_context
+from tests.test_terraform_validate import component_context
 
 CLOUDS = [Cloud.GCP, Cloud.AZURE]
 ALL_COMPONENTS = list(Component)
@@ -42,17 +42,7 @@ def _context(
     overrides = Overrides(throughput_rps=420, availability_sla=99.95, components=components, archetype=archetype)
     if flavors is None:
         return make_context(cloud, ci, monitoring, overrides=overrides)
-    detection = Detection(
-        components=[
-            Detected(component=c, flavor=flavors.get(c), evidence=[Evidence(source="summary", quote="q")])
-            for c in components
-        ],
-        archetype=archetype,
-    )
-    return build_task_context(
-        story=make_story(), choices=Choices(cloud=cloud, ci=ci, monitoring=monitoring), overrides=overrides,
-        dependencies=Dependencies(), requester="Alice Example", detection=detection,
-    )  # fmt: skip
+    return component_context(cloud, monitoring, components, archetype, flavors, ci=ci)
 
 
 def renderings() -> list[tuple[str, TaskContext]]:

@@ -43,7 +43,7 @@ OTHER_FLAVORS = {Component.DATABASE: "mysql", Component.CACHE: "memcached", Comp
 
 def component_context(
     cloud: Cloud, monitoring: MonitoringStack, components: list[Component], archetype: Archetype,
-    flavors: dict[Component, str] | None = None,
+    flavors: dict[Component, str] | None = None, ci: CIPlatform = CIPlatform.GITHUB_ACTIONS,
 ) -> TaskContext:  # fmt: skip
     """A task with these components (each with a flavor, as detection gives it) on this archetype."""
     flavors = flavors or {}
@@ -56,7 +56,7 @@ def component_context(
     )
     return build_task_context(
         story=make_story(),
-        choices=Choices(cloud=cloud, ci=CIPlatform.GITHUB_ACTIONS, monitoring=monitoring),
+        choices=Choices(cloud=cloud, ci=ci, monitoring=monitoring),
         overrides=Overrides(throughput_rps=420, availability_sla=99.95, components=components, archetype=archetype),
         dependencies=Dependencies(),
         requester="Alice Example",
