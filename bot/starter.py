@@ -13,10 +13,11 @@ Jira. They are rendered from Jinja2 templates under ``<templates dir>/starter/``
   A component's Terraform goes in the same ``terraform/`` folder as the cloud's (``terraform/database.tf``), its
   manifests in ``k8s/``, its alerts beside the stack's (``monitoring/alert-rules-database.yaml``);
 - a static site (archetype ``static_site``: a bucket behind a CDN) runs no cluster. Its task gets no file of
-  CLUSTER_FILES (every ``k8s/`` manifest, the cluster's Terraform ``terraform/cluster*.tf`` and the monitoring of the
-  service that runs there) and none of the CLUSTER_COMPONENTS' files (what only runs on a cluster: workers, CronJobs,
-  GPU pods, websockets); it gets the static site's files (``components/static_site/``) even without the component;
-- a workers-only or GPU inference base runs no service of its own: no SERVICE_FILES (its Deployment, Service, HPA
+  CLUSTER_FILES (every ``k8s/`` manifest, the release script ``deploy/release.sh``, the cluster's Terraform
+  ``terraform/cluster*.tf`` and the monitoring of the service that runs there) and none of the CLUSTER_COMPONENTS'
+  files (what only runs on a cluster: workers, CronJobs, GPU pods, websockets); it gets the static site's files
+  (``components/static_site/``) even without the component;
+- a workers-only or GPU inference base runs no service of its own: no SERVICE_FILES (its Rollout, Services, HPA
   and PDB); the workload is the queue's worker or the inference Deployment (which components a base builds is
   decided once, in bot.domain.task.components_for_archetype);
 - a file or folder whose name starts with ``_`` is a partial (macros, shared values), never a file of its own.
@@ -42,6 +43,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 import traceback
 from pathlib import Path
 from typing import Any
@@ -71,15 +73,15 @@ STATIC_SITE = "static_site"
 #: service running on it (pod scraping, service SLOs and dashboards; the CloudWatch root module stays, it also holds
 #: the static site's alarms).
 CLUSTER_FILES = re.compile(
-    r"^(?:Dockerfile|k8s/.*|terraform/cluster[^/]*\.tf"
+    r"^(?:Dockerfile|k8s/.*|deploy/.*|terraform/cluster[^/]*\.tf"
     r"|monitoring/(?:prometheus-scrape\.yaml|alert-rules\.yaml|grafana-dashboard\.json|datadog-monitors\.json))$"
 )
 
 #: The service's own manifests. A workers-only base (archetype workers) and a GPU inference base run their workload in
 #: the component's manifests instead (the queue's worker Deployment, the GPU inference Deployment and its Service).
-SERVICE_FILES = re.compile(r"^k8s/(?:deployment|service|hpa|pdb|vpa)\.yaml$")
+SERVICE_FILES = re.compile(r"^k8s/(?:rollout|service|hpa|pdb|vpa)\.yaml$")
 #: The monitoring of the service's HTTP endpoint (its scrape job and golden-signals dashboard), which those bases do
-#: not get either; their alerts keep only what fits their pods (see the monitoring templates' `s.service_deployment`).
+#: not get either; their alerts keep only what fits their pods (see the monitoring templates' `s.service_rollout`).
 SERVICE_MONITORING_FILES = re.compile(r"^monitoring/(?:prometheus-scrape\.yaml|grafana-dashboard\.json)$")
 #: The bases that get no SERVICE_FILES.
 NO_SERVICE_ARCHETYPES = frozenset({"workers", "gpu_inference"})
@@ -170,6 +172,12 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+def shell_word(value: Any) -> str:
+    """One word for a POSIX shell script (deploy/release.sh): single-quoted unless it is only safe characters, on one
+    line whatever the value holds."""
+    return shlex.quote(_one_line(value))
+
+
 def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
     return sandboxed_environment(
         (templates_dir or DEFAULT_TEMPLATES_DIR) / STARTER_DIR,
@@ -180,6 +188,7 @@ def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSand
             "comment": comment_text,
             "label_value": label_value,
             "num": number,
+            "sh": shell_word,
         },
         finalize=_finalize,
     )
@@ -310,7 +319,7 @@ def list_starter_files(context: TaskContext, templates_dir: Path | None = None) 
 
 
 def attachment_name(path: str) -> str:
-    """Jira attachments have flat names: `k8s/deployment.yaml` → `k8s_deployment.yaml`."""
+    """Jira attachments have flat names: `k8s/rollout.yaml` → `k8s_rollout.yaml`."""
     return path.replace("/", "_")
 
 

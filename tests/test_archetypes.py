@@ -18,10 +18,10 @@ from tests.fakes.fake_slack import FakeSlack
 from tests.flow_helpers import choose, open_form
 from tests.support import validators
 from tests.support.slack_driver import SlackDriver
-from tests.test_starter_files import make_context
+from tests.test_starter_files import make_context, release_of
 
 PIPELINES = {".github/workflows/deploy.yml", ".gitlab-ci.yml", "Jenkinsfile"}
-_ROLLOUT_LOOP = re.compile(r"for deployment in ([\w .-]+?); do")
+_ROLLOUT_LOOP = re.compile(r"(?m)^deployments=\(([\w .-]+?)\)$")
 
 
 def _spec(component: Component) -> ComponentSpec:
@@ -86,13 +86,13 @@ def _released(pipeline: str) -> set[str]:
 )
 def test_the_pipeline_releases_exactly_the_generated_deployments(cloud, ci, archetype, components) -> None:
     files = _render(cloud, ci, archetype, components)
-    (pipeline,) = (text for path, text in files.items() if path in PIPELINES)
+    pipeline = release_of(files)
     service_files = sorted(p for p in files if SERVICE_FILES.match(p))
     if archetype is Archetype.SERVICE:
-        assert service_files == [f"k8s/{n}.yaml" for n in ("deployment", "hpa", "pdb", "service", "vpa")]
+        assert service_files == [f"k8s/{n}.yaml" for n in ("hpa", "pdb", "rollout", "service", "vpa")]
     else:
         assert service_files == [], f"a {archetype.value} base runs no service of its own"
-        for path in ("k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"):
+        for path in ("k8s/rollout.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"):
             assert path not in pipeline
     deployments = _deployments(files)
     assert deployments and _released(pipeline) == deployments
@@ -102,7 +102,7 @@ def test_the_pipeline_releases_exactly_the_generated_deployments(cloud, ci, arch
 @pytest.mark.parametrize("ci", list(CIPlatform), ids=[c.value for c in CIPlatform])
 def test_workers_with_only_a_cronjob_wait_on_no_deployment(ci: CIPlatform) -> None:
     files = _render(Cloud.AWS, ci, Archetype.WORKERS, [Component.SCHEDULED_JOBS])
-    (pipeline,) = (text for path, text in files.items() if path in PIPELINES)
+    pipeline = release_of(files)
     assert "k8s/cronjob.yaml" in pipeline and not _ROLLOUT_LOOP.search(pipeline)
     assert not _deployments(files) and not validators.validate_files(files)
 
@@ -184,6 +184,6 @@ def test_the_model_servers_name_is_one_name_even_when_the_app_name_is_cut_at_a_d
     files = render_starter_files(context)
     (name,) = _deployments(files)
     assert not name[: -len("-inference")].endswith("-")
-    assert _released(files[".github/workflows/deploy.yml"]) == {name}
+    assert _released(release_of(files)) == {name}
     assert name in files["terraform/gpu.tf"] and name in files["monitoring/alert-rules-gpu_inference.yaml"]
     assert not validators.validate_files(files)

@@ -130,7 +130,7 @@ def test_create_makes_the_task_with_the_guardrails(fake_jira: FakeJira, redis_ur
     listed = {name.replace("\\", "") for name in listed}
     # every file the description lists is attached, and nothing else: manifests, Terraform, pipeline, alarms
     assert attached == listed
-    assert {"k8s_deployment.yaml", "terraform_cluster.tf", "monitoring_cloudwatch-alarms.tf"} <= attached
+    assert {"k8s_rollout.yaml", "terraform_cluster.tf", "monitoring_cloudwatch-alarms.tf"} <= attached
 
     again = _run(*args, env=env)
     assert again.returncode == 1

@@ -4,7 +4,7 @@ that has a cluster (a service, a workers-only base, a GPU inference base; a stat
 - the Kubernetes API is not open to the internet by default: EKS has a private endpoint and a public one only for
   `api_allowed_cidrs`, GKE master authorized networks, AKS a private cluster or authorized IP ranges; the variable
   has no 0.0.0.0/0 default, refuses /0 and says how the CI runners reach the API;
-- the service's ServiceAccount (k8s/deployment.yaml) names an identity the Terraform creates: an EKS Pod Identity
+- the service's ServiceAccount (k8s/rollout.yaml) names an identity the Terraform creates: an EKS Pod Identity
   association for its namespace/name (and no IRSA annotation), the Google service account of its
   iam.gke.io/gcp-service-account annotation with a workloadIdentityUser binding for it, the managed identity whose
   client id the azure.workload.identity/client-id placeholder stands for, federated with it;
@@ -102,14 +102,14 @@ class Module:
 
 
 def service_account(files: dict[str, str]) -> dict[str, Any]:
-    service_account, deployment = list(yaml.safe_load_all(files["k8s/deployment.yaml"]))
+    service_account, deployment = list(yaml.safe_load_all(files["k8s/rollout.yaml"]))
     assert service_account["kind"] == "ServiceAccount"
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == service_account["metadata"]["name"]
     return service_account
 
 
 def pod_labels(files: dict[str, str]) -> dict[str, str]:
-    return list(yaml.safe_load_all(files["k8s/deployment.yaml"]))[1]["spec"]["template"]["metadata"]["labels"]
+    return list(yaml.safe_load_all(files["k8s/rollout.yaml"]))[1]["spec"]["template"]["metadata"]["labels"]
 
 
 CLUSTER_CASES = [
@@ -216,7 +216,7 @@ def test_the_service_account_names_an_identity_terraform_creates(cloud: Cloud, b
     else:
         client_id = annotations["azure.workload.identity/client-id"]
         assert client_id == "APP_IDENTITY_CLIENT_ID", "a clearly named placeholder, not all zeros"
-        assert "terraform output -raw app_identity_client_id" in files["k8s/deployment.yaml"]
+        assert "terraform output -raw app_identity_client_id" in files["k8s/rollout.yaml"]
         assert pod_labels(files)["azure.workload.identity/use"] == "true"
         identity = "app_storage" if storage else "app"
         module.one("azurerm_user_assigned_identity", identity)
@@ -239,7 +239,7 @@ def test_the_service_account_names_an_identity_terraform_creates(cloud: Cloud, b
 @pytest.mark.parametrize("base", ["workers", "gpu"])
 def test_a_base_without_the_service_creates_no_identity_for_it(cloud: Cloud, base: str) -> None:
     files = render(cloud, CIPlatform.GITHUB_ACTIONS, base)
-    assert "k8s/deployment.yaml" not in files
+    assert "k8s/rollout.yaml" not in files
     module = Module(files)
     assert ("aws_iam_role", "app") not in module.resources and ("google_service_account", "app") not in module.resources
     assert ("azurerm_user_assigned_identity", "app") not in module.resources
@@ -397,7 +397,7 @@ def test_the_node_pool_maximum_holds_the_hpa_maximum(cloud: Cloud, ci: CIPlatfor
         (hpa,) = yaml.safe_load_all(files["k8s/hpa.yaml"])
         context_max = hpa["spec"]["maxReplicas"]
         assert hpa["spec"]["maxReplicas"] == 27
-        deployment = list(yaml.safe_load_all(files["k8s/deployment.yaml"]))[1]
+        deployment = list(yaml.safe_load_all(files["k8s/rollout.yaml"]))[1]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["resources"]["requests"]["cpu"] == "250m"
     module = Module(files)
@@ -445,7 +445,7 @@ def test_the_files_validate(cloud: Cloud, ci: CIPlatform, base: Any) -> None:
     files = render(cloud, ci, base)
     module = {p: t for p, t in files.items() if p.startswith("terraform/")}
     # the files this concerns: the Terraform folder and the service's ServiceAccount
-    mine = {**module, **{p: t for p, t in files.items() if p == "k8s/deployment.yaml"}}
+    mine = {**module, **{p: t for p, t in files.items() if p == "k8s/rollout.yaml"}}
     problems = validators.validate_files(mine) + validators.check_terraform_module(module)
     assert not problems, "\n".join(problems)
     if cloud != Cloud.AWS:

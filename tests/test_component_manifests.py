@@ -24,7 +24,7 @@ from bot.domain.models import Archetype, Choices, CIPlatform, Cloud, Component, 
 from bot.domain.task import Dependencies, TaskContext, build_task_context
 from bot.starter import render_starter_files
 from tests.support import validators
-from tests.test_starter_files import make_story
+from tests.test_starter_files import make_story, release_of
 
 CLOUDS = list(Cloud)
 CLOUD_IDS = [c.value for c in Cloud]
@@ -205,7 +205,7 @@ def test_the_worker_has_no_replica_count_and_keda_scales_it_on_the_terraform_que
     assert auth["spec"]["podIdentity"]["provider"] == PROVIDERS[cloud]
 
     # the pipeline applies both
-    pipeline = files[PIPELINES[CIPlatform.GITHUB_ACTIONS]]
+    pipeline = release_of(files)
     assert "k8s/worker-deployment.yaml" in pipeline and "k8s/worker-scaledobject.yaml" in pipeline
 
 
@@ -395,7 +395,7 @@ def test_the_websockets_ingress_keeps_connections_open_an_hour(cloud: Cloud) -> 
     notes = ingress["metadata"]["annotations"]
     (rule,) = ingress["spec"]["rules"]
     backend = rule["http"]["paths"][0]["backend"]["service"]
-    service = one(docs(files["k8s/service.yaml"]), "Service")
+    service = one(docs(files["k8s/service.yaml"]), "Service", "user-dashboard-analytics")
     assert backend["name"] == service["metadata"]["name"]
     assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
     if cloud == Cloud.AWS:
@@ -444,7 +444,7 @@ def test_search_on_gcp_is_a_statefulset_with_disks_and_a_headless_service() -> N
     assert not container["securityContext"].get("privileged") and "initContainers" not in pod
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["node.store.allow_mmap"] == "false"  # no vm.max_map_count to raise on the node
-    assert "k8s/search-statefulset.yaml" in files[PIPELINES[CIPlatform.GITHUB_ACTIONS]]
+    assert "k8s/search-statefulset.yaml" in release_of(files)
     _, elastic = render(Cloud.GCP, [Component.SEARCH], flavors={Component.SEARCH: "elasticsearch"})
     (container,) = one(docs(elastic["k8s/search-statefulset.yaml"]), "StatefulSet")["spec"]["template"]["spec"][
         "containers"
@@ -476,7 +476,7 @@ def test_every_manifest_validates_and_the_pipeline_applies_it(
     cloud: Cloud, monitoring: MonitoringStack, ci: CIPlatform
 ) -> None:
     _, files = render(cloud, MINE, ci=ci, monitoring=monitoring, sla=99.5)
-    pipeline = files[PIPELINES[ci]]
+    pipeline = release_of(files)
     expected = [p for c in MINE for p in MANIFESTS.get(c, [])]
     if cloud == Cloud.GCP:
         expected.append("k8s/search-statefulset.yaml")
@@ -491,7 +491,7 @@ def test_removing_the_component_removes_its_manifests(cloud: Cloud, removed: Com
     gone = list(MANIFESTS.get(removed, []))
     if removed == Component.SEARCH and cloud == Cloud.GCP:
         gone.append("k8s/search-statefulset.yaml")
-    pipeline = files[PIPELINES[CIPlatform.GITHUB_ACTIONS]]
+    pipeline = release_of(files)
     for path in gone:
         assert path not in files and path not in pipeline, path
     kinds = {d["kind"] for p, t in files.items() if p.startswith("k8s/") for d in docs(t)}

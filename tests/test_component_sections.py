@@ -168,7 +168,7 @@ SURFACES = {
             "terraform/queue.tf",
             "k8s/worker-deployment.yaml",
             "k8s/cronjob.yaml",
-            "k8s/deployment.yaml",
+            "k8s/rollout.yaml",
         },
     ),
     "gpu": (
@@ -310,9 +310,9 @@ def test_the_secret_the_description_names_is_the_one_the_pods_read(cloud: Cloud)
     ]
     assert target == secret
     readers = 0
-    for path in ("k8s/deployment.yaml", "k8s/worker-deployment.yaml", "k8s/cronjob.yaml"):
+    for path in ("k8s/rollout.yaml", "k8s/worker-deployment.yaml", "k8s/cronjob.yaml"):
         for doc in yaml.safe_load_all(files[path]):
-            if not doc or doc["kind"] not in ("Deployment", "CronJob"):
+            if not doc or doc["kind"] not in ("Deployment", "Rollout", "CronJob"):
                 continue
             spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
             for container in spec["template"]["spec"]["containers"]:

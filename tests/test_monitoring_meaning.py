@@ -104,7 +104,7 @@ def test_datadog_notices_silence_in_prod_and_collects_named_metrics_only(cloud: 
     replicas = {m["tags"][1]: m for m in monitors if "available replicas" in m["name"]}
     assert replicas["env:prod"]["options"]["notify_no_data"] is True
     assert replicas["env:dev"]["options"]["notify_no_data"] is False  # a quiet dev environment is not an outage
-    for path in ("k8s/deployment.yaml", "k8s/inference-deployment.yaml"):
+    for path in ("k8s/rollout.yaml", "k8s/inference-deployment.yaml"):
         for doc in yaml.safe_load_all(files[path]):
             if doc and doc["kind"] == "Deployment":
                 checks = [

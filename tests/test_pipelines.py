@@ -272,9 +272,10 @@ def check_jenkins(files: dict[str, str], cloud: Cloud, cluster: bool) -> None:
         cloud.value
     ] in login
     kubectl_lines = [line for line in text.splitlines() if re.search(r"\bkubectl\s", line) and "//" not in line]
-    assert bool(kubectl_lines) == cluster
     for line in kubectl_lines:
         assert '--context "$KUBE_CONTEXT"' in line, f"kubectl without its context: {line.strip()}"
+    # the release names the environment's context (deploy/release.sh passes it to every kubectl call it makes)
+    assert ('bash deploy/release.sh "$DEPLOY_ENV" "$KUBE_CONTEXT" "$IMAGE"' in body) == cluster
     if cluster:
         assert '"KUBECONFIG=${env.WORKSPACE}/.kube/${target}"' in _function(text, "withTarget")
         assert 'rm -f "$KUBECONFIG"' in body, "a kubeconfig left from before could point at another cluster"
@@ -284,8 +285,10 @@ def check_jenkins(files: dict[str, str], cloud: Cloud, cluster: bool) -> None:
             "azure": '"KUBE_CONTEXT=${env.NAMESPACE}-${target}"',
         }[cloud.value]
         assert context in text, "the context kubectl names is not the one the sign-in writes"
-        rollback = _function(text, "rollBack")
-        assert "withCluster(target)" in rollback and ".applied" in rollback
+        script = files["deploy/release.sh"]
+        # every kubectl (and plugin) invocation: at the start of a command, or as a wrapper function's body
+        calls = re.findall(r"(?m)(?:^\s*|\(\)\s*\{\s*|[|;&]\s*)kubectl(?:-argo-rollouts)?\s+(.*)$", script)
+        assert calls and all(call.startswith('--context "$context"') for call in calls), calls
 
     # 17: the scans
     assert "semgrep scan" in _stage(code, "SAST")

@@ -13,11 +13,11 @@ from tests.support.slack_driver import SlackDriver
 from tests.support.validators import validate_files
 
 EXPECTED = {
-    "k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
+    "k8s/rollout.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
     "k8s/namespace.yaml", "k8s/networkpolicy.yaml",
     "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
     "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/budget.tf",
-    ".gitlab-ci.yml", "monitoring/datadog-monitors.json", "Dockerfile",
+    ".gitlab-ci.yml", "monitoring/datadog-monitors.json", "Dockerfile", "deploy/release.sh",
 }  # fmt: skip
 
 
@@ -26,10 +26,10 @@ def test_approve_attaches_valid_starter_files(slack: SlackDriver, fake_slack: Fa
         slack, fake_slack, open_form(slack, fake_slack), choose("gcp", "gitlab_ci", "datadog")
     )
     shown = json.dumps(preview["blocks"])
-    assert "Attached on Approve: 17 starter files" in shown and "`.gitlab-ci.yml`" in shown
+    assert "Attached on Approve: 18 starter files" in shown and "`.gitlab-ci.yml`" in shown
     slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     done = fake_slack.wait_for(
-        "chat.update", where=lambda c: "Attached: 17 starter files" in json.dumps(c.args["blocks"])
+        "chat.update", where=lambda c: "Attached: 18 starter files" in json.dumps(c.args["blocks"])
     )
     assert done
     (issue,) = fake_jira.created_issues()
@@ -39,7 +39,7 @@ def test_approve_attaches_valid_starter_files(slack: SlackDriver, fake_slack: Fa
     assert validate_files(by_path) == []
     assert "google_container_cluster" in by_path["terraform/cluster.tf"]
     description = issue["fields"]["description"]
-    assert "h2. Starter files" in description and "k8s\\_deployment.yaml" in description
+    assert "h2. Starter files" in description and "k8s\\_rollout.yaml" in description
     uploads = [r for r in fake_jira.requests if r.method == "POST" and r.path.endswith("/attachments")]
     assert len(uploads) == 1  # all files in one request
 

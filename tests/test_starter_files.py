@@ -36,13 +36,14 @@ COMBINATIONS = list(itertools.product(Cloud, CIPlatform, MonitoringStack))
 COMBINATION_IDS = [f"{c.value}-{ci.value}-{m.value}" for c, ci, m in COMBINATIONS]
 
 K8S_FILES = {
-    "k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
+    "k8s/rollout.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
     "k8s/namespace.yaml", "k8s/networkpolicy.yaml",
 }  # fmt: skip
 TERRAFORM_FILES = {
     "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
     "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/budget.tf",
 }  # fmt: skip
+OTHER_FILES = {"Dockerfile", "deploy/release.sh"}
 CI_FILES = {
     CIPlatform.GITHUB_ACTIONS: {".github/workflows/deploy.yml"},
     CIPlatform.GITLAB_CI: {".gitlab-ci.yml"},
@@ -141,7 +142,7 @@ def test_every_combination_renders_valid_specific_files(
     context = make_context(cloud, ci, monitoring)
     files = render_starter_files(context)
 
-    assert set(files) == K8S_FILES | TERRAFORM_FILES | CI_FILES[ci] | MONITORING_FILES[monitoring] | {"Dockerfile"}
+    assert set(files) == K8S_FILES | TERRAFORM_FILES | CI_FILES[ci] | MONITORING_FILES[monitoring] | OTHER_FILES
     assert_valid(files)
     for path, text in files.items():
         assert len(text.encode()) < STARTER_FILE_MAX_BYTES, path
@@ -150,7 +151,7 @@ def test_every_combination_renders_valid_specific_files(
 
     # Kubernetes: the task's replicas, resources, probes and scaling
     assert (context.scaling.min_replicas, context.scaling.max_replicas) == (9, 27)
-    service_account, deployment = yaml_docs(files["k8s/deployment.yaml"])
+    service_account, deployment = yaml_docs(files["k8s/rollout.yaml"])
     assert service_account["kind"] == "ServiceAccount"
     assert "replicas" not in deployment["spec"]  # the HPA owns the count: an apply must not reset it
     assert yaml_docs(files["k8s/hpa.yaml"])[0]["spec"]["minReplicas"] == 9
@@ -190,8 +191,11 @@ def test_every_combination_renders_valid_specific_files(
 
     # CI: build, test, Trivy, push to this cloud's registry, every environment in order, gate before prod, rollback
     pipeline = ci_file(files, ci)
-    for token in ("make test", "docker build", "trivy", "kubectl", "rollout undo", GATE[ci]):
+    for token in ("make test", "docker build", "trivy", "kubectl", "bash deploy/release.sh", GATE[ci]):
         assert token in pipeline, f"{ci.value} pipeline lacks {token!r}"
+    # the release (tests/test_release.py runs it): blue-green, smoke test through the preview, switch back on failure
+    for token in ('rollouts promote "$app"', 'rollouts abort "$app"', 'rollouts undo "$app"', 'port-forward "service/'):
+        assert token in files["deploy/release.sh"], token
     assert re.search(CLUSTER_LOGIN[cloud], pipeline), f"{ci.value} pipeline never logs in to the {cloud.value} cluster"
     assert REGISTRY_SIGNATURES[cloud] in pipeline or "ecr get-login-password" in pipeline
     assert re.findall(DEPLOY_JOBS[ci], pipeline) == ["dev", "staging", "prod"], "environments not deployed in order"
@@ -257,7 +261,7 @@ def test_hostile_story_summary_is_data(cloud: Cloud, ci: CIPlatform, monitoring:
     assert set(files) == set(plain)
     assert_valid(files)
     # the summary lands as a value, unchanged, where it is stored as data
-    deployment = yaml_docs(files["k8s/deployment.yaml"])[1]
+    deployment = yaml_docs(files["k8s/rollout.yaml"])[1]
     assert deployment["metadata"]["annotations"]["doe-bot/story-summary"] == HOSTILE_SUMMARY
     assert deployment["metadata"]["labels"]["doe-bot/story"] == "KAN-15-7-7"
     if monitoring == MonitoringStack.PROMETHEUS_GRAFANA:
@@ -376,10 +380,18 @@ def sample_files() -> dict[str, str]:
 
 
 BREAKAGES = [
-    ("k8s/deployment.yaml", "progressDeadlineSeconds: 600", 'progressDeadlineSeconds: "10m"',
-     r"k8s/deployment\.yaml:\d+: Deployment spec\.progressDeadlineSeconds"),
-    ("k8s/hpa.yaml", "minReplicas: 9", 'minReplicas: "nine"',
-     r"k8s/hpa\.yaml:\d+: HorizontalPodAutoscaler spec\.minReplicas"),
+    (
+        "k8s/rollout.yaml",
+        "progressDeadlineSeconds: 600",
+        'progressDeadlineSeconds: "10m"',
+        r"k8s/rollout\.yaml:\d+: Rollout spec\.progressDeadlineSeconds",
+    ),
+    (
+        "k8s/hpa.yaml",
+        "minReplicas: 9",
+        'minReplicas: "nine"',
+        r"k8s/hpa\.yaml:\d+: HorizontalPodAutoscaler spec\.minReplicas",
+    ),
     ("k8s/hpa.yaml", "averageUtilization", "averageUtilisation", r"k8s/hpa\.yaml:\d+: .*averageUtilisation"),
     ("k8s/service.yaml", "      targetPort: http", "     targetPort: http", r"k8s/service\.yaml:\d+: YAML"),
     (".github/workflows/deploy.yml", "    runs-on: ubuntu-latest\n", "", r"deploy\.yml:\d+: jobs\.\w+: 'runs-on'"),
@@ -417,3 +429,14 @@ def test_rule_schema_fallback_agrees_with_promtool(sample_files: dict[str, str])
     assert validators.run_promtool("alert-rules.yaml", rules, "check", "rules") == []
     problems = validators.run_promtool("alert-rules.yaml", broken, "check", "rules")
     assert any(re.match(r"alert-rules\.yaml:\d+: promtool: .*fr", p) for p in problems), problems
+
+
+#: The pipeline files (one per CI platform).
+PIPELINE_PATHS = (".github/workflows/deploy.yml", ".gitlab-ci.yml", "Jenkinsfile")
+
+
+def release_of(files: dict[str, str]) -> str:
+    """What a release runs: the pipeline file and the release script it calls (deploy/release.sh, where the
+    manifests are applied, waited on and rolled back)."""
+    (pipeline,) = (files[p] for p in PIPELINE_PATHS if p in files)
+    return pipeline + "\n" + files.get("deploy/release.sh", "")

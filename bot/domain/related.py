@@ -102,9 +102,7 @@ def find_siblings(story: Story, related: list[RelatedIssue]) -> dict[str, list[S
     return siblings
 
 
-def build_dependencies(
-    siblings: dict[str, list[SiblingTask]], *, roles: list[str] | None = None
-) -> Dependencies:
+def build_dependencies(siblings: dict[str, list[SiblingTask]], *, roles: list[str] | None = None) -> Dependencies:
     """Requires/provides by key where the sibling task exists; a warning for each required role that has none.
     `roles`: only the roles the story and its components touch (bot/domain/components.py); a role with a sibling
     task is always kept. None: every role (a story not read for its components)."""

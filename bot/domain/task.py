@@ -97,8 +97,8 @@ class ComponentSpec(BaseModel):
 
 
 class StarterFile(BaseModel):
-    path: str  # where it goes in the repository, e.g. "k8s/deployment.yaml"
-    attachment: str  # its name as a Jira attachment, e.g. "k8s_deployment.yaml"
+    path: str  # where it goes in the repository, e.g. "k8s/rollout.yaml"
+    attachment: str  # its name as a Jira attachment, e.g. "k8s_rollout.yaml"
 
 
 class TaskContext(BaseModel):

