@@ -20,10 +20,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
 from bot.domain.task import TaskContext, utf16_units
-from bot.templating import compile_all, render_template, sandboxed_environment, template_values
+from bot.starter import render_starter_file
+from bot.templating import (
+    DEFAULT_TEMPLATES_DIR,
+    compile_all,
+    render_template,
+    sandboxed_environment,
+    template_values,
+)
 
 #: Where the bundled templates live (top level of the repository / image).
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
 RENDER_CACHE_SIZE = 256
 #: Jira's limit on a description (the field is a Java string: UTF-16 code units), and the room kept below it: a
@@ -85,18 +91,56 @@ def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnv
     )
 
 
-def description_values(context: TaskContext, *, brief: bool) -> dict[str, Any]:
+#: How many lines a quoted excerpt of a starter file may have (the description stays under Jira's limit).
+EXCERPT_MAX_LINES = 60
+
+
+class StarterExcerpts:
+    """``excerpt(path, start, stop)`` in the description templates: the lines of the task's starter file at `path`
+    from the first line containing `start` up to the next line containing `stop` (or EXCERPT_MAX_LINES), as they are
+    in the attached file, safe inside a Jira ``{code}`` block. The description quotes the files instead of carrying a
+    second copy of them, so its snippets cannot drift from what is attached (issue 14: a description that promised
+    a script and Deployments no file had). Empty when the task has no such file or `start` is not in it; each file
+    is rendered once per description."""
+
+    def __init__(self, context: TaskContext, templates_dir: Path) -> None:
+        self._context = context
+        self._templates_dir = templates_dir
+        self._files: dict[str, str | None] = {}
+
+    def _file(self, path: str) -> str | None:
+        if path not in self._files:
+            self._files[path] = render_starter_file(self._context, path, self._templates_dir)
+        return self._files[path]
+
+    def __call__(self, path: str, start: str, stop: str | None = None) -> JiraSafe:
+        text = self._file(path)
+        if not text or start not in text:
+            return JiraSafe("")
+        lines = text.split("\n")
+        first = next(i for i, line in enumerate(lines) if start in line)
+        end = min(len(lines), first + EXCERPT_MAX_LINES)
+        if stop is not None:
+            end = next((i for i in range(first + 1, end) if stop in lines[i]), end)
+        return jira_code("\n".join(lines[first:end]).rstrip())
+
+
+def description_values(
+    context: TaskContext, *, brief: bool, templates_dir: Path = DEFAULT_TEMPLATES_DIR
+) -> dict[str, Any]:
     """What the description templates get: the context's fields, and
 
     - ``shown``: the components that get a section: those the task builds (TaskContext.components; what was chosen
       but the base cannot build is in ``not_built``, see bot.domain.task.components_for_archetype);
     - ``attached``: the paths of the starter files attached to the issue (a template names a file only if it is here);
-    - ``brief``: leave out long snippets (set when the full description would not fit, see DESCRIPTION_BUDGET)."""
+    - ``brief``: leave out long snippets (set when the full description would not fit, see DESCRIPTION_BUDGET);
+    - ``excerpt``: lines quoted from a starter file (StarterExcerpts)."""
     return {
         **template_values(context),
         "shown": context.components,
         "attached": {f.path for f in context.starter_files},
         "brief": brief,
+        "excerpt": StarterExcerpts(context, templates_dir),
     }
 
 
@@ -173,4 +217,5 @@ class TaskRenderer:
         return text
 
     def _render(self, context: TaskContext, *, brief: bool) -> str:
-        return render_template(self._env, DESCRIPTION_TEMPLATE, description_values(context, brief=brief), strip=None)
+        values = description_values(context, brief=brief, templates_dir=self.templates_dir)
+        return render_template(self._env, DESCRIPTION_TEMPLATE, values, strip=None)

@@ -52,8 +52,13 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.domain.task import StarterFile, TaskContext
-from bot.render import DEFAULT_TEMPLATES_DIR
-from bot.templating import compile_all, render_template, sandboxed_environment, template_values
+from bot.templating import (
+    DEFAULT_TEMPLATES_DIR,
+    compile_all,
+    render_template,
+    sandboxed_environment,
+    template_values,
+)
 
 #: Folder of the starter templates inside the templates directory.
 STARTER_DIR = "starter"
@@ -253,32 +258,43 @@ class StarterRenderer:
                     chosen[path] = name
         return chosen
 
-    def render(self, context: TaskContext) -> dict[str, str]:
+    def _values(self, context: TaskContext, chosen: dict[str, str]) -> dict[str, Any]:
         components = starter_components(context)
-        values = {
+        return {
             **template_values(context),
             "component_ids": components,
             "component_specs": {c.id: c for c in context.components if c.id in components},
             "cluster": context.archetype != STATIC_SITE,
+            # What the other files may name: a pipeline applies only the manifests that really are among the files.
+            "rendered_paths": sorted(chosen),
         }
+
+    def _render_file(self, path: str, name: str, values: dict[str, Any]) -> str:
+        try:
+            text = render_template(self._env, name, values, strip="\n")
+        except TemplateError as exc:
+            raise StarterTemplatesError(f"starter template {_where(name, exc)} failed to render: {exc}") from None
+        size = len(text.encode("utf-8"))
+        if size >= STARTER_FILE_MAX_BYTES:
+            raise StarterTemplatesError(
+                f"starter file {path} is {size} bytes, over the {STARTER_FILE_MAX_BYTES} byte limit ({name})"
+            )
+        return text
+
+    def render(self, context: TaskContext) -> dict[str, str]:
         chosen = self.templates_for(context)
-        # What the other files may name: a pipeline applies only the manifests that really are among the files.
-        values["rendered_paths"] = sorted(chosen)
-        files: dict[str, str] = {}
-        for path, name in sorted(chosen.items()):
-            try:
-                text = render_template(self._env, name, values, strip="\n")
-            except TemplateError as exc:
-                raise StarterTemplatesError(f"starter template {_where(name, exc)} failed to render: {exc}") from None
-            size = len(text.encode("utf-8"))
-            if size >= STARTER_FILE_MAX_BYTES:
-                raise StarterTemplatesError(
-                    f"starter file {path} is {size} bytes, over the {STARTER_FILE_MAX_BYTES} byte limit ({name})"
-                )
-            files[path] = text
+        values = self._values(context, chosen)
+        files = {path: self._render_file(path, name, values) for path, name in sorted(chosen.items())}
         if not files:
             raise StarterTemplatesError(f"no starter templates under {self.templates_dir / STARTER_DIR}")
         return files
+
+    def render_one(self, context: TaskContext, path: str) -> str | None:
+        """One starter file, exactly as render() makes it, or None when the task has no file at `path`."""
+        chosen = self.templates_for(context)
+        if path not in chosen:
+            return None
+        return self._render_file(path, chosen[path], self._values(context, chosen))
 
 
 def starter_components(context: TaskContext) -> list[str]:
@@ -330,3 +346,9 @@ def render_starter_files(context: TaskContext, templates_dir: Path | None = None
     bundled one. Raises StarterTemplatesError, naming the template, when a template is missing or broken.
     """
     return _renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).render(context)
+
+
+def render_starter_file(context: TaskContext, path: str, templates_dir: Path | None = None) -> str | None:
+    """The starter file at `path` for this task, as attached (None when the task has none there): what the
+    description quotes (bot/render.py excerpts), so its snippets are the files' own lines."""
+    return _renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).render_one(context, path)

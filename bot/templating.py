@@ -24,6 +24,9 @@ from pydantic import BaseModel
 
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
 
+#: The bundled templates folder (DOE_TEMPLATES_DIR picks another): the description's and, under starter/, the files'.
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
 
 def sandboxed_environment(
     root: Path, *, filters: Mapping[str, Callable[..., Any]], finalize: Callable[[Any], Any]

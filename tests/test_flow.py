@@ -68,7 +68,7 @@ def test_command_to_created_task(
     assert fields["customfield_10016"] in (1, 2, 3, 5, 8, 13, 21)
     description = fields["description"]
     assert check_jira_markup(description) == []
-    assert CLOUD_TERRAFORM[cloud] in description and "stages:" in description
+    assert CLOUD_TERRAFORM[cloud] in description and "bash deploy/release.sh" in description
     assert "```" not in description
     links = fake_jira.links_of(key)
     assert any(link["type"]["name"] == "Relates" and "KAN-15" in json.dumps(link) for link in links), links

@@ -17,6 +17,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from bot.domain.models import Choices, CIPlatform, Cloud, Environment, MonitoringStack, Overrides, Story
 from bot.domain.task import Dependencies, Dependency, TaskContext, build_task_context
 from bot.render import TaskRenderer
+from bot.starter import render_starter_files
 from tests.support.jira_markup import check_jira_markup, code_blocks, table_cells, text_outside_code
 
 SECTIONS = [
@@ -56,10 +57,10 @@ SIGNATURES: dict[str, tuple[list[str], list[str]]] = {
         ["azurerm_kubernetes_cluster", "azurerm_", "AKS", "Azure Container Registry", 'backend "azurerm"', "Key Vault"],
         ["VNet"],
     ),
-    "github_actions": (["runs-on", "uses: actions/checkout", "workflow_call"], ["jobs:", "environment:"]),
-    "gitlab_ci": ([".gitlab-ci.yml", "stages:", "id_tokens", "$CI_COMMIT_SHA"], ["rules:"]),
-    "jenkins": (["pipeline {", "Jenkinsfile", "stage('", "input {"], ["stages {", "post {"]),
-    "prometheus_grafana": (["scrape_configs", "Grafana", "ServiceMonitor", "PrometheusRule"], ["histogram_quantile"]),
+    "github_actions": (["runs-on", "uses: actions/checkout", ".github/workflows/deploy.yml"], ["environment:"]),
+    "gitlab_ci": ([".gitlab-ci.yml", "id_tokens", "$CI_ENVIRONMENT_NAME"], ["script:"]),
+    "jenkins": (["Jenkinsfile", "def deployTo(String target)", "withCluster(target)"], ["agent none"]),
+    "prometheus_grafana": (["scrape_configs", "Grafana", "promtool"], ["histogram_quantile"]),
     "cloudwatch": (["aws_cloudwatch_metric_alarm", "amazon-cloudwatch"], ["CloudWatch"]),
     "datadog": (["Datadog", "datadoghq", '"type": "query alert"'], []),
 }
@@ -195,30 +196,18 @@ class TestEveryCombination:
             assert "{{" not in block.body.replace("${{", "") and "{%" not in block.body, "Jinja syntax leaked"
 
     def test_kubernetes_manifests_use_the_context(self, rendered, cloud, ci, monitoring):
+        """The description quotes the Rollout's strategy from k8s/rollout.yaml, verbatim: the live and the preview
+        Service it names are the ones the files create."""
         ctx = make_context(cloud, ci, monitoring)
-        docs = [d for d in yaml_documents(rendered[(cloud.value, ci.value, monitoring.value)]) if isinstance(d, dict)]
-        kinds = ("Deployment", "HorizontalPodAutoscaler", "Service")
-        by_kind = {d.get("kind"): d for d in docs if d.get("kind") in kinds}
-        deployment, hpa, service = by_kind["Deployment"], by_kind["HorizontalPodAutoscaler"], by_kind["Service"]
-
-        assert deployment["metadata"]["namespace"] == ctx.app.namespace
-        assert deployment["spec"]["replicas"] == ctx.scaling.min_replicas
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert container["name"] == ctx.app.name
-        assert container["image"].split("/")[-1].startswith(f"{ctx.app.name}:")
-        assert container["ports"][0]["containerPort"] == ctx.app.port
-        assert container["livenessProbe"]["httpGet"]["path"] == ctx.app.health_path
-        assert container["readinessProbe"]["httpGet"]["path"] == ctx.app.ready_path
-        assert container["resources"] == {
-            "requests": {"cpu": ctx.scaling.cpu_request, "memory": ctx.scaling.memory_request},
-            "limits": {"cpu": ctx.scaling.cpu_limit, "memory": ctx.scaling.memory_limit},
-        }
-        assert hpa["spec"]["minReplicas"] == ctx.scaling.min_replicas
-        assert hpa["spec"]["maxReplicas"] == ctx.scaling.max_replicas
-        assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-        target = hpa["spec"]["metrics"][0]["resource"]["target"]
-        assert target["averageUtilization"] == ctx.scaling.cpu_target_percent
-        assert service["spec"]["selector"]["app"] == ctx.app.name
+        files = render_starter_files(ctx)
+        text = rendered[(cloud.value, ci.value, monitoring.value)]
+        (strategy,) = [b for b in blocks_of(text, "yaml") if b.lstrip().startswith("strategy:")]
+        assert strategy in files["k8s/rollout.yaml"]
+        blue_green = yaml.safe_load(strategy)["strategy"]["blueGreen"]
+        services = {d["metadata"]["name"] for d in yaml.safe_load_all(files["k8s/service.yaml"])}
+        assert {blue_green["activeService"], blue_green["previewService"]} == services
+        assert blue_green["activeService"] == ctx.app.name and blue_green["autoPromotionEnabled"] is False
+        assert f"from {ctx.scaling.min_replicas} to {ctx.scaling.max_replicas} pods" in text
 
     def test_story_context_and_dependencies(self, rendered, cloud, ci, monitoring):
         text = rendered[(cloud.value, ci.value, monitoring.value)]
@@ -266,16 +255,17 @@ def test_changing_one_choice_changes_its_sections(rendered, dimension):
 
 
 def test_github_actions_workflow_promotes_through_environments(renderer):
-    text = renderer.render_description(make_context(Cloud.GCP, CIPlatform.GITHUB_ACTIONS))
-    workflow, reusable = _ci_documents(text)
-    jobs = workflow["jobs"]
-    assert [name for name in jobs if name.startswith("deploy-")] == ["deploy-dev", "deploy-staging", "deploy-prod"]
-    assert jobs["deploy-staging"]["needs"] == "deploy-dev" and jobs["deploy-prod"]["needs"] == "deploy-staging"
-    assert jobs["deploy-prod"]["with"] == {"environment": "prod"}
-    assert workflow["permissions"]["id-token"] == "write"
-    assert reusable["jobs"]["deploy"]["environment"] == "${{ inputs.environment }}"
+    context = make_context(Cloud.GCP, CIPlatform.GITHUB_ACTIONS)
+    text = renderer.render_description(context)
+    (job,) = _ci_documents(text)
+    prod = job["deploy-prod"]
+    assert prod["needs"] == "deploy-staging" and prod["environment"]["name"] == "prod"
+    assert prod["permissions"]["id-token"] == "write"
+    assert any("bash deploy/release.sh prod" in step.get("run", "") for step in prod["steps"])
     assert "${{ vars.GCP_WIF_PROVIDER }}" in text
-    assert "aquasecurity/trivy-action" in text
+    # the quoted job is the workflow's own
+    (block,) = blocks_of(text.split("h2. CI/CD pipeline", 1)[1].split("h2. ", 1)[0], "yaml")
+    assert block in render_starter_files(context)[".github/workflows/deploy.yml"]
 
 
 def _ci_documents(text: str) -> list[dict]:
@@ -284,24 +274,22 @@ def _ci_documents(text: str) -> list[dict]:
 
 
 def test_gitlab_ci_has_a_manual_gate_before_prod(renderer):
-    text = renderer.render_description(make_context(Cloud.AZURE, CIPlatform.GITLAB_CI))
+    context = make_context(Cloud.AZURE, CIPlatform.GITLAB_CI)
+    text = renderer.render_description(context)
     (pipeline,) = _ci_documents(text)
-    assert pipeline["stages"][-3:] == ["deploy-dev", "deploy-staging", "deploy-prod"]
-    assert pipeline["deploy-prod"]["rules"][0]["when"] == "manual"
-    assert "when" not in pipeline["deploy-staging"]["rules"][0]
-    assert pipeline["deploy-prod"]["environment"]["name"] == "prod"
-    assert "az acr login --name kanacr" in pipeline["push"]["script"]
+    assert 'bash deploy/release.sh "$CI_ENVIRONMENT_NAME"' in "\n".join(pipeline[".deploy"]["script"])
+    assert "deploy-prod is a manual job (when: manual" in text
+    gitlab = yaml.safe_load(render_starter_files(context)[".gitlab-ci.yml"])
+    assert gitlab["deploy-prod"]["rules"][0]["when"] == "manual" and gitlab[".deploy"] == pipeline[".deploy"]
 
 
 def test_jenkinsfile_has_input_gate_and_rollback(renderer):
-    text = renderer.render_description(make_context(Cloud.AWS, CIPlatform.JENKINS))
-    (jenkinsfile,) = blocks_of(text, "groovy")
-    assert jenkinsfile.count("input {") == 1
-    prod_stage = jenkinsfile.split("stage('Deploy prod')", 1)[1]
-    assert "input {" in prod_stage and "submitter 'release-managers'" in prod_stage
-    post = jenkinsfile.split("\n  post {", 1)[1]
-    assert "failure {" in post and "rollback" in post
-    assert "trivy image" in jenkinsfile and "aws ecr get-login-password" in jenkinsfile
+    context = make_context(Cloud.AWS, CIPlatform.JENKINS)
+    text = renderer.render_description(context)
+    (deploy,) = blocks_of(text, "groovy")
+    assert deploy in render_starter_files(context)["Jenkinsfile"]
+    assert 'bash deploy/release.sh "$DEPLOY_ENV" "$KUBE_CONTEXT" "$IMAGE"' in deploy and "cloudLogin()" in deploy
+    assert "input step that only the release-managers group may approve" in text
 
 
 def test_only_chosen_environments_are_deployed(renderer):
@@ -319,11 +307,11 @@ def test_only_chosen_environments_are_deployed(renderer):
 
 def test_single_prod_environment(renderer):
     overrides = Overrides(environments=[Environment.PROD])
-    text = renderer.render_description(make_context(Cloud.GCP, CIPlatform.GITLAB_CI, overrides=overrides))
+    context = make_context(Cloud.GCP, CIPlatform.GITLAB_CI, overrides=overrides)
+    text = renderer.render_description(context)
     assert check_jira_markup(text) == []
-    (pipeline,) = _ci_documents(text)
-    assert [s for s in pipeline["stages"] if s.startswith("deploy-")] == ["deploy-prod"]
-    assert pipeline["deploy-prod"]["rules"][0]["when"] == "manual"
+    gitlab = yaml.safe_load(render_starter_files(context)[".gitlab-ci.yml"])
+    assert [s for s in gitlab["stages"] if s.startswith("deploy-")] == ["deploy-prod"]
     assert "single environment (prod)" in text
 
 
@@ -333,7 +321,7 @@ def test_sla_drives_alert_thresholds(renderer):
     text = renderer.render_description(ctx)
     assert "> 0.0072" in text  # 14.4 x the 0.05 % error budget
     assert "99.95 %" in text and f"{ctx.targets.error_budget_minutes_per_month} min" in text
-    assert ctx.scaling.min_replicas == 20 and "minReplicas: 20" in text
+    assert ctx.scaling.min_replicas == 20 and "from 20 to 60 pods" in text
 
 
 def test_empty_dependencies_print_the_default_expectations(renderer):

@@ -44,6 +44,12 @@ class AppSpec(BaseModel):
     ready_path: str = "/readyz"
     metrics_path: str = "/metrics"
 
+    @property
+    def preview_service(self) -> str:
+        """The Service in front of a release's new colour (k8s/service.yaml, k8s/rollout.yaml, deploy/release.sh),
+        named in the description too. A name is at most 40 characters, so this stays within Kubernetes' 63."""
+        return f"{self.name}-preview"
+
 
 class Scaling(BaseModel):
     min_replicas: int
