@@ -74,7 +74,25 @@ def release(tmp_path: Path, files: dict[str, str], scenario: dict[str, Any], *ar
         ["bash", "deploy/release.sh", *(args or ("prod", CONTEXT, IMAGE))],
         cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+    # the script ends its port-forward: nothing it started is left running (the fake's server serves until killed)
+    alive = _serving(state_file)
+    assert not alive, f"deploy/release.sh left its port-forward running: pids {alive}"
     return result.returncode, json.loads(state_file.read_text(encoding="utf-8")), result.stderr
+
+
+def _serving(state_file: Path) -> list[int]:
+    """The fake kubectl processes of this run still alive (found by the state file in their environment)."""
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"FAKE_KUBE_STATE={state_file}".encode() in environ.split(b"\0"):
+            alive.append(int(proc.name))
+    return alive
 
 
 def calls(state: dict, tool: str = "kubectl-argo-rollouts") -> list[list[str]]:
