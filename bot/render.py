@@ -97,9 +97,9 @@ EXCERPT_MAX_LINES = 60
 
 class StarterExcerpts:
     """``excerpt(path, start, stop)`` in the description templates: the lines of the task's starter file at `path`
-    from the first line containing `start` up to the next line containing `stop` (or EXCERPT_MAX_LINES), as they are
-    in the attached file, safe inside a Jira ``{code}`` block. The description quotes the files instead of carrying a
-    second copy of them, so its snippets cannot drift from what is attached (issue 14: a description that promised
+    from the first line starting with `start` up to the next one starting with `stop` (or EXCERPT_MAX_LINES), as they
+    are in the attached file, safe inside a Jira ``{code}`` block. The description quotes the files instead of carrying
+    a second copy of them, so its snippets cannot drift from what is attached (issue 14: a description that promised
     a script and Deployments no file had). Empty when the task has no such file or `start` is not in it; each file
     is rendered once per description."""
 
@@ -113,15 +113,19 @@ class StarterExcerpts:
             self._files[path] = render_starter_file(self._context, path, self._templates_dir)
         return self._files[path]
 
-    def __call__(self, path: str, start: str, stop: str | None = None) -> JiraSafe:
+    def __call__(self, path: str, start: str, stop: str | None = None, *, through: bool = False) -> JiraSafe:
+        """From the first line that starts with `start` up to the next line that starts with `stop` (that line too
+        when `through`: a Terraform block's closing brace), at most EXCERPT_MAX_LINES lines."""
         text = self._file(path)
-        if not text or start not in text:
+        if not text:
             return JiraSafe("")
         lines = text.split("\n")
-        first = next(i for i, line in enumerate(lines) if start in line)
+        first = next((i for i, line in enumerate(lines) if line.startswith(start)), None)
+        if first is None:
+            return JiraSafe("")
         end = min(len(lines), first + EXCERPT_MAX_LINES)
         if stop is not None:
-            end = next((i for i in range(first + 1, end) if stop in lines[i]), end)
+            end = next((i + int(through) for i in range(first + 1, end) if lines[i].startswith(stop)), end)
         return jira_code("\n".join(lines[first:end]).rstrip())
 
 
