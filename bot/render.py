@@ -92,7 +92,7 @@ def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnv
 
 
 #: How many lines a quoted excerpt of a starter file may have (the description stays under Jira's limit).
-EXCERPT_MAX_LINES = 60
+EXCERPT_MAX_LINES = 72
 
 
 class StarterExcerpts:

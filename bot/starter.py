@@ -17,9 +17,10 @@ Jira. They are rendered from Jinja2 templates under ``<templates dir>/starter/``
   ``terraform/cluster*.tf`` and the monitoring of the service that runs there) and none of the CLUSTER_COMPONENTS'
   files (what only runs on a cluster: workers, CronJobs, GPU pods, websockets); it gets the static site's files
   (``components/static_site/``) even without the component;
-- a workers-only or GPU inference base runs no service of its own: no SERVICE_FILES (its Rollout, Services, HPA
-  and PDB); the workload is the queue's worker or the inference Deployment (which components a base builds is
-  decided once, in bot.domain.task.components_for_archetype);
+- a workers-only or GPU inference base runs no service of its own: no SERVICE_FILES (its Rollout, Services, HPA,
+  PDB, VPA and Ingress, and the Terraform of that Ingress's controller and TLS); the workload is the queue's worker
+  or the inference Deployment (which components a base builds is decided once, in
+  bot.domain.task.components_for_archetype);
 - a file or folder whose name starts with ``_`` is a partial (macros, shared values), never a file of its own.
 
 Besides the TaskContext's fields the templates get ``component_ids`` (the components whose files are rendered, in
@@ -84,7 +85,7 @@ CLUSTER_FILES = re.compile(
 
 #: The service's own manifests. A workers-only base (archetype workers) and a GPU inference base run their workload in
 #: the component's manifests instead (the queue's worker Deployment, the GPU inference Deployment and its Service).
-SERVICE_FILES = re.compile(r"^k8s/(?:rollout|service|hpa|pdb|vpa)\.yaml$")
+SERVICE_FILES = re.compile(r"^(?:k8s/(?:rollout|service|hpa|pdb|vpa|ingress)\.yaml|terraform/cluster-ingress\.tf)$")
 #: The monitoring of the service's HTTP endpoint (its scrape job and golden-signals dashboard), which those bases do
 #: not get either; their alerts keep only what fits their pods (see the monitoring templates' `s.service_rollout`).
 SERVICE_MONITORING_FILES = re.compile(r"^monitoring/(?:prometheus-scrape\.yaml|grafana-dashboard\.json)$")

@@ -89,10 +89,13 @@ def test_the_pipeline_releases_exactly_the_generated_deployments(cloud, ci, arch
     pipeline = release_of(files)
     service_files = sorted(p for p in files if SERVICE_FILES.match(p))
     if archetype is Archetype.SERVICE:
-        assert service_files == [f"k8s/{n}.yaml" for n in ("hpa", "pdb", "rollout", "service", "vpa")]
+        assert service_files == [f"k8s/{n}.yaml" for n in ("hpa", "ingress", "pdb", "rollout", "service", "vpa")] + [
+            "terraform/cluster-ingress.tf"
+        ]
     else:
         assert service_files == [], f"a {archetype.value} base runs no service of its own"
-        for path in ("k8s/rollout.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml"):
+        service = ("rollout", "service", "hpa", "pdb", "vpa", "ingress")
+        for path in (f"k8s/{name}.yaml" for name in service):
             assert path not in pipeline
     deployments = _deployments(files)
     assert deployments and _released(pipeline) == deployments

@@ -6,7 +6,8 @@ components' Terraform makes (queue, subscription, secret, model store, the servi
   monitoring.viewer on GCP);
 - gpu_inference: k8s/inference-deployment.yaml (one GPU a pod, the GPU pool's taint tolerated, a startup probe);
 - secrets: k8s/externalsecret.yaml (the secret Terraform makes, through the identity Terraform trusts);
-- websockets: k8s/ingress.yaml (an hour's idle timeout per cloud; GKE's BackendConfig);
+- websockets: the service's k8s/ingress.yaml keeps connections open (an hour's idle timeout per cloud; GKE's
+  BackendConfig);
 - search on GCP: k8s/search-statefulset.yaml.
 """
 
@@ -33,7 +34,6 @@ MANIFESTS = {
     Component.QUEUE: ["k8s/worker-deployment.yaml", "k8s/worker-scaledobject.yaml"],
     Component.GPU_INFERENCE: ["k8s/inference-deployment.yaml"],
     Component.SECRETS: ["k8s/externalsecret.yaml"],
-    Component.WEBSOCKETS: ["k8s/ingress.yaml"],
 }
 PIPELINES = {CIPlatform.GITHUB_ACTIONS: ".github/workflows/deploy.yml", CIPlatform.GITLAB_CI: ".gitlab-ci.yml",
              CIPlatform.JENKINS: "Jenkinsfile"}  # fmt: skip
@@ -413,12 +413,13 @@ def test_the_websockets_ingress_keeps_connections_open_an_hour(cloud: Cloud) -> 
         # the Service names it (and the file says which annotation does)
         name = config["metadata"]["name"]
         assert json.loads(service["metadata"]["annotations"]["cloud.google.com/backend-config"]) == {"default": name}
-        assert f"cloud.google.com/backend-config: '{json.dumps({'default': name})}'" in files["k8s/ingress.yaml"]
+        assert f"cloud.google.com/backend-config: '{json.dumps({'default': name})}'" in files["k8s/service.yaml"]
         assert notes["kubernetes.io/ingress.class"] == "gce"
     else:
-        assert ingress["spec"]["ingressClassName"] == "azure-application-gateway"
-        assert int(notes["appgw.ingress.kubernetes.io/request-timeout"]) >= 3600
-        assert notes["appgw.ingress.kubernetes.io/cookie-based-affinity"] == "true"
+        assert ingress["spec"]["ingressClassName"] == "webapprouting.kubernetes.azure.com"
+        assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+        assert int(notes["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
+        assert notes["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     if cloud != Cloud.GCP:
         assert not any(d["kind"] == "BackendConfig" for d in manifest)
 
@@ -498,9 +499,13 @@ def test_removing_the_component_removes_its_manifests(cloud: Cloud, removed: Com
     gone_kinds = {
         Component.QUEUE: {"ScaledObject", "TriggerAuthentication"},
         Component.SECRETS: {"ExternalSecret", "SecretStore"},
-        Component.WEBSOCKETS: {"Ingress"} | ({"BackendConfig"} if cloud == Cloud.GCP else set()),
+        Component.WEBSOCKETS: {"BackendConfig"},
         Component.SEARCH: {"StatefulSet"},
     }.get(removed, set())
     assert not kinds & gone_kinds
+    if removed == Component.WEBSOCKETS:
+        # the service keeps its Ingress, without the long-lived connections' timeouts and affinity
+        notes = one(docs(files["k8s/ingress.yaml"]), "Ingress")["metadata"]["annotations"]
+        assert not [n for n in notes if re.search(r"timeout|affinity|stickiness|load-balancer-attributes", n)]
     if removed == Component.GPU_INFERENCE:
         assert "nvidia.com/gpu" not in "".join(t for p, t in files.items() if p.startswith("k8s/"))

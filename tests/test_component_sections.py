@@ -44,7 +44,7 @@ CLOUD_TERMS: dict[str, dict[str, str]] = {
     "static_site": {"aws": "CloudFront", "gcp": "Cloud CDN", "azure": "Front Door"},
     "gpu_inference": {"aws": "EKS managed node group", "gcp": "guest_accelerator", "azure": "AKS GPU node pool"},
     "secrets": {"aws": "Secrets Manager", "gcp": "Secret Manager", "azure": "Key Vault"},
-    "websockets": {"aws": "ALB idle timeout", "gcp": "BackendConfig", "azure": "Application Gateway"},
+    "websockets": {"aws": "ALB idle timeout", "gcp": "BackendConfig", "azure": "NGINX proxy read and send timeouts"},
     "search": {"aws": "OpenSearch Service", "gcp": "StatefulSet", "azure": "Azure AI Search"},
     "streaming": {"aws": "Amazon MSK", "gcp": "Managed Service for Apache Kafka", "azure": "Event Hubs"},
 }

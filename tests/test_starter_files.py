@@ -37,11 +37,11 @@ COMBINATION_IDS = [f"{c.value}-{ci.value}-{m.value}" for c, ci, m in COMBINATION
 
 K8S_FILES = {
     "k8s/rollout.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
-    "k8s/namespace.yaml", "k8s/networkpolicy.yaml",
+    "k8s/namespace.yaml", "k8s/networkpolicy.yaml", "k8s/ingress.yaml",
 }  # fmt: skip
 TERRAFORM_FILES = {
     "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
-    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/budget.tf",
+    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/cluster-ingress.tf", "terraform/budget.tf",
 }  # fmt: skip
 OTHER_FILES = {"Dockerfile", "deploy/release.sh"}
 CI_FILES = {

@@ -78,6 +78,8 @@ def _apply(state: dict[str, Any], rest: list[str]) -> None:
                     "source": source,
                     "images": [c.get("image") for c in containers],
                     "pod_labels": (template.get("metadata") or {}).get("labels") or {},
+                    # what serves the traffic is kept whole: its host and names are filled in by the release
+                    **({"doc": doc} if doc["kind"] in ("Ingress", "ManagedCertificate") else {}),
                 }
             )
             if doc["kind"] == "Rollout":
