@@ -2,11 +2,11 @@
 
 render: prints what would be created (Jira markup or Markdown), or the preview's Block Kit JSON with a Block Kit
 Builder link, and writes the starter files; the story comes from Jira, from a JSON file, or from a bundled example.
-Both print on stderr what the task builds and the warnings of the cloud + monitoring stack chosen (as the form and
-the preview show them).
 create: creates the task in Jira as Slack's Approve does, through the same planner and creator (sub-tasks refused,
 an existing DevOps task refused unless --allow-duplicate, sibling links, the epic, the reporter, the site's required
 fields from DOE_FIELD_DEFAULTS, starter files, a comment on the story, a lost answer looked up before any retry).
+Both print on stderr what the task builds and the warnings of the chosen cloud + monitoring stack (as the form and
+the preview show them).
 """
 
 from __future__ import annotations
