@@ -124,7 +124,9 @@ def handle_action_choice(deps: FlowDeps):
     def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """A cloud or monitoring stack picked in the form (its input dispatches the action): show what the
         combination needs that the files lack, under the choices."""
-        view = body.get("view") or {}
+        view = body.get("view")
+        if not isinstance(view, dict):
+            return  # a pick outside a modal: no form to update
         preview.choices_changed(deps, client, draft_id=str(view.get("private_metadata") or ""), view=view)
 
     return handler
