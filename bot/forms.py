@@ -35,6 +35,16 @@ def _selected(state: dict[str, Any], block: BlockId, action: ActionId) -> str | 
     return option.get("value")
 
 
+def picked_combination(state: dict[str, Any]) -> tuple[Cloud | None, MonitoringStack | None]:
+    """The cloud and monitoring stack picked so far in an open form (None for one not picked yet)."""
+    cloud = _selected(state, BlockId.CLOUD, ActionId.CLOUD)
+    monitoring = _selected(state, BlockId.MONITORING, ActionId.MONITORING)
+    return (
+        Cloud(cloud) if cloud in {c.value for c in Cloud} else None,
+        MonitoringStack(monitoring) if monitoring in {m.value for m in MonitoringStack} else None,
+    )
+
+
 def _text(state: dict[str, Any], block: BlockId, action: ActionId) -> str:
     return str(_value(state, block, action).get("value") or "").strip()
 

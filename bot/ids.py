@@ -25,6 +25,7 @@ class BlockId(StrEnum):
     COMPONENTS_DATA = "doe_components_data"  # the story's data stores (checkboxes; Slack allows 10 options each)
     COMPONENTS_RUNTIME = "doe_components_runtime"  # workers, jobs, connections, GPUs, a static site
     ARCHETYPE = "doe_archetype"
+    COMBINATION_WARNING = "doe_combination_warning"  # what the chosen cloud + monitoring stack need (form, preview)
     PREVIEW_ACTIONS = "doe_preview_actions"
     STORY_PICKER = "doe_story"
     SITE_FIELD_PREFIX = "doe_field_"  # + the Jira field id: a field the site requires, asked in the form

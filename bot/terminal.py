@@ -5,6 +5,8 @@ Builder link, and writes the starter files; the story comes from Jira, from a JS
 create: creates the task in Jira as Slack's Approve does, through the same planner and creator (sub-tasks refused,
 an existing DevOps task refused unless --allow-duplicate, sibling links, the epic, the reporter, the site's required
 fields from DOE_FIELD_DEFAULTS, starter files, a comment on the story, a lost answer looked up before any retry).
+Both print on stderr what the task builds and the warnings of the chosen cloud + monitoring stack (as the form and
+the preview show them).
 """
 
 from __future__ import annotations
@@ -196,6 +198,13 @@ def print_detection(prepared: Prepared, detection: Any) -> None:
     print(f"built as: {archetype.label}{why}", file=sys.stderr)
 
 
+def print_combination_warnings(prepared: Prepared) -> None:
+    """What the chosen cloud + monitoring stack need that the starter files lack (as the form and the preview say
+    it), on stderr, one `warning:` line each."""
+    for warning in prepared.choices.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def overrides_from(args: argparse.Namespace, story: Story, detection: Any = None) -> Overrides:
     base = default_overrides(story, detection)
     update: dict[str, Any] = {}
@@ -338,6 +347,7 @@ def render_command(args: argparse.Namespace, *, jira: Any | None, renderer: Task
         detection=detection,
     )
     print_detection(prepared, detection)
+    print_combination_warnings(prepared)
     plan = prepared.plan
     if args.blocks:
         sys.stdout.write(block_kit_output(prepared))
@@ -393,6 +403,7 @@ def create_command(args: argparse.Namespace, *, settings: Settings, jira: JiraGa
         detection=detection,
     )
     print_detection(prepared, detection)
+    print_combination_warnings(prepared)
     plan = prepared.plan
     draft_id = new_draft_id()
     if store is not None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot import blocks
 from bot.domain.dependencies import default_dependencies
 from bot.domain.draft import Conversation, Draft, DraftStatus, PreviewFacts
 from bot.domain.highlights import task_highlights
-from bot.domain.models import Choices, Overrides, Story
+from bot.domain.models import Choices, Cloud, MonitoringStack, Overrides, Story, combination_warnings, monitoring_hint
 from bot.domain.task import build_task_context, task_labels, task_summary
+from bot.ids import BlockId
 from tests.fakes.fake_slack import validate_message_blocks, validate_view
 
 
@@ -95,3 +98,55 @@ def test_approved_message_links_the_new_issue() -> None:
     assert validate_message_blocks(approved) == []
     assert "<https://acme.atlassian.net/browse/KAN-31|KAN-31>" in json.dumps(approved)
     assert not any(b["type"] == "actions" for b in approved)
+
+
+def _warning_blocks(blocks_: list[dict]) -> list[dict]:
+    return [b for b in blocks_ if b.get("block_id") == BlockId.COMBINATION_WARNING]
+
+
+@pytest.mark.parametrize(
+    ("cloud", "monitoring", "warned"),
+    [
+        ("gcp", "cloudwatch", True),
+        ("azure", "cloudwatch", True),
+        ("aws", "cloudwatch", False),
+        ("gcp", "datadog", False),
+    ],
+)
+def test_the_preview_and_the_form_warn_about_cloudwatch_outside_aws(cloud: str, monitoring: str, warned: bool) -> None:
+    draft = _draft()
+    draft.choices = Choices(cloud=cloud, ci="gitlab_ci", monitoring=monitoring)
+    _, preview = blocks.build_preview_message(draft, notes=["n"] * 12)
+    assert validate_message_blocks(preview) == [] and len(preview) <= 50
+    form = blocks.build_task_modal(draft)
+    assert validate_view(form) == []
+    expected = combination_warnings(Cloud(cloud), MonitoringStack(monitoring))
+    for shown, kind in ((_warning_blocks(preview), "section"), (_warning_blocks(form["blocks"]), "context")):
+        if not warned:
+            assert shown == []
+            continue
+        (block,) = shown
+        assert block["type"] == kind
+        text = block["text"]["text"] if kind == "section" else block["elements"][0]["text"]
+        assert text == f":warning: {expected[0]}"
+    if warned:
+        # right under the choices: the preview's fields, the form's monitoring select
+        fields_at = next(i for i, b in enumerate(preview) if "fields" in b)
+        assert preview[fields_at + 2] is _warning_blocks(preview)[0]
+        ids = [b.get("block_id") for b in form["blocks"]]
+        assert ids.index(BlockId.COMBINATION_WARNING) == ids.index(BlockId.MONITORING) + 1
+        assert blocks.shown_combination_text(form) == f":warning: {expected[0]}"
+    # the hint under the monitoring stack is there whatever is picked; cloud and monitoring dispatch their picks
+    by_id = {b.get("block_id"): b for b in form["blocks"]}
+    assert by_id[BlockId.MONITORING]["hint"]["text"] == monitoring_hint()
+    assert by_id[BlockId.CLOUD]["dispatch_action"] is by_id[BlockId.MONITORING]["dispatch_action"] is True
+    assert "dispatch_action" not in by_id[BlockId.CI]
+
+
+def test_the_form_shows_the_warnings_it_is_given_over_the_drafts_own() -> None:
+    draft = _draft()  # GCP + Datadog
+    warned = blocks.build_task_modal(draft, warnings=combination_warnings(Cloud.AZURE, MonitoringStack.CLOUDWATCH))
+    assert "CloudWatch on Azure" in blocks.shown_combination_text(warned)
+    draft.choices = Choices(cloud="gcp", ci="gitlab_ci", monitoring="cloudwatch")
+    assert blocks.shown_combination_text(blocks.build_task_modal(draft, warnings=[])) is None
+    assert blocks.shown_combination_text(blocks.build_task_modal(draft)) is not None

@@ -70,6 +70,35 @@ def test_render_blocks_prints_block_kit_and_a_builder_link() -> None:
     assert json.loads(unquote(link.strip().split("#", 1)[1])) == payload
 
 
+@pytest.mark.parametrize(
+    ("cloud", "monitoring", "warned"),
+    [
+        ("gcp", "cloudwatch", True),
+        ("azure", "cloudwatch", True),
+        ("aws", "cloudwatch", False),
+        ("gcp", "datadog", False),
+    ],
+)
+def test_render_warns_about_cloudwatch_outside_aws(cloud: str, monitoring: str, warned: bool) -> None:
+    """The combination's warning, as the form and the preview give it: a `warning:` line on stderr, and the
+    preview's warning block with --blocks."""
+    from bot.domain.models import Cloud, MonitoringStack, combination_warnings
+
+    expected = combination_warnings(Cloud(cloud), MonitoringStack(monitoring))
+    result = _run("render", "--example", "--cloud", cloud, "--ci", "github", "--monitoring", monitoring)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert lines == [f"warning: {w}" for w in expected]
+    if warned:
+        assert lines[0].startswith(f"warning: CloudWatch on {Cloud(cloud).label} needs a data path")
+    assert "warning: " not in result.stdout  # the description itself stays clean for piping
+
+    shown = _run("render", "--example", "--cloud", cloud, "--ci", "github", "--monitoring", monitoring, "--blocks")
+    payload = json.loads(shown.stdout.split("\n\nBlock Kit Builder: ")[0])
+    texts = [b["text"]["text"] for b in payload["blocks"] if b.get("block_id") == "doe_combination_warning"]
+    assert texts == [f":warning: {w}" for w in expected]
+
+
 def test_render_from_a_story_file(tmp_path: Path) -> None:
     story = tmp_path / "story.json"
     story.write_text(json.dumps({
@@ -118,6 +147,11 @@ def test_create_makes_the_task_with_the_guardrails(fake_jira: FakeJira, redis_ur
     dry = _run(*args, "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
     assert "would create: User Dashboard Analytics - DevOps" in dry.stdout and "blocked by KAN-26" in dry.stdout
+    assert "warning: CloudWatch" not in dry.stderr + dry.stdout  # on AWS CloudWatch needs no data path of its own
+    azure = _run("create", "KAN-15", "--cloud", "azure", "--ci", "github", "--monitoring", "cloudwatch", "--dry-run",
+                 env=env)  # fmt: skip
+    assert azure.returncode == 0, azure.stderr
+    assert "warning: CloudWatch on Azure needs a data path these files do not create" in azure.stderr
     assert fake_jira.created_issues() == []
 
     made = _run(*args, env=env)

@@ -16,7 +16,7 @@ import re
 import pytest
 import yaml
 
-from bot.domain.models import Archetype, CIPlatform, Cloud, Component, MonitoringStack
+from bot.domain.models import Archetype, CIPlatform, Cloud, Component, MonitoringStack, combination_warnings
 from bot.render import TaskRenderer
 from bot.starter import list_starter_files, render_starter_files
 from tests.support.jira_markup import code_blocks
@@ -86,3 +86,21 @@ def test_the_description_describes_the_files(renderer, cloud, ci, monitoring) ->
 def test_the_description_with_components_describes_the_files(renderer, cloud, ci, monitoring) -> None:
     components = [Component.DATABASE, Component.CACHE, Component.QUEUE, Component.SECRETS, Component.WEBSOCKETS]
     check(renderer, component_context(cloud, monitoring, components, Archetype.SERVICE, ci=ci))
+
+
+PAIRS = list(itertools.product(Cloud, MonitoringStack))
+
+
+@pytest.mark.parametrize(("cloud", "monitoring"), PAIRS, ids=[f"{c}-{m}" for c, m in PAIRS])
+def test_the_combination_warning_says_what_the_description_and_the_files_do(renderer, cloud, monitoring) -> None:
+    """The form, the preview and the command line warn (bot.domain.models.combination_warnings) exactly where the
+    description says the metrics need a data path these files do not create, and there the files indeed create no
+    agent (no DaemonSet) and no AWS identity (no aws_iam_role) that could send them to CloudWatch."""
+    context = list_starter_files(make_context(cloud, CIPlatform.GITHUB_ACTIONS, monitoring))
+    description = _unescaped(renderer.render_description(context))
+    warned = bool(combination_warnings(cloud, monitoring))
+    assert ("a data path these files do not create" in description) is warned
+    if warned:
+        files = render_starter_files(context)
+        assert "kind: DaemonSet" not in "\n".join(t for p, t in files.items() if p.startswith("k8s/"))
+        assert 'resource "aws_iam_role"' not in "\n".join(t for p, t in files.items() if p.endswith(".tf"))

@@ -12,9 +12,19 @@ from bot.domain.estimate import (
     throughput_from_text,
 )
 from bot.domain.keys import parse_story_key
-from bot.domain.models import Environment, Overrides, Story
+from bot.domain.models import (
+    Choices,
+    CIPlatform,
+    Cloud,
+    Environment,
+    MonitoringStack,
+    Overrides,
+    Story,
+    combination_warnings,
+    monitoring_hint,
+)
 from bot.domain.task import scaling_for, slugify, task_summary
-from bot.forms import FormErrors, parse_task_form
+from bot.forms import FormErrors, parse_task_form, picked_combination
 from bot.ids import ActionId, BlockId
 
 
@@ -171,3 +181,36 @@ def test_the_summary_fits_jiras_limit_counted_in_utf16_units() -> None:
         summary.encode("utf-8")  # no lone surrogate: a pair is never cut in half
     assert task_summary("Checkout API") == "Checkout API - DevOps"
     assert task_summary("x" * 245) == "x" * 245 + " - DevOps"  # 254 units: kept whole
+
+
+WARNED = {(Cloud.GCP, MonitoringStack.CLOUDWATCH), (Cloud.AZURE, MonitoringStack.CLOUDWATCH)}
+
+
+@pytest.mark.parametrize("cloud", list(Cloud), ids=[c.value for c in Cloud])
+@pytest.mark.parametrize("monitoring", list(MonitoringStack), ids=[m.value for m in MonitoringStack])
+def test_combination_warnings_over_every_cloud_and_stack(cloud: Cloud, monitoring: MonitoringStack) -> None:
+    """CloudWatch outside AWS needs a data path the files lack; no other pair of the nine has a warning."""
+    warnings = combination_warnings(cloud, monitoring)
+    assert Choices(cloud=cloud, ci=CIPlatform.GITLAB_CI, monitoring=monitoring).warnings == warnings
+    if (cloud, monitoring) not in WARNED:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert warning.startswith(f"CloudWatch on {cloud.label} needs a data path these files do not create")
+    assert "agent" in warning and "AWS identity" in warning and "the alarms have no data" in warning
+    assert f"Datadog or Prometheus + Grafana need no AWS identity on {cloud.label}." in warning
+    other = {Cloud.GCP: "Azure", Cloud.AZURE: "GCP"}[cloud]
+    assert other not in warning
+    assert len(":warning: " + warning) <= 600  # short: well within a section's 3000 and a hint's 2000 characters
+
+
+def test_the_monitoring_hint_names_the_clouds_cloudwatch_warns_on() -> None:
+    hint = monitoring_hint()
+    assert hint.startswith("CloudWatch with GCP or Azure needs an agent with an AWS identity")
+    assert "alarms have no data" in hint and len(hint) <= 2000
+
+
+def test_the_picked_combination_is_read_from_a_form_half_filled() -> None:
+    assert picked_combination({}) == (None, None)
+    assert picked_combination(_state(cloud="gcp", monitoring="cloudwatch")) == (Cloud.GCP, MonitoringStack.CLOUDWATCH)
+    assert picked_combination(_state(cloud=None, monitoring="nagios")) == (None, None)

@@ -298,3 +298,95 @@ def test_a_replayed_submission_cannot_undo_an_edit(slack: SlackDriver, fake_slac
     assert len(fake_slack.calls_to("chat.update")) == updates  # the preview was not touched again
     now = fake_slack.messages[(preview["channel"], preview["ts"])]
     assert "Azure" in json.dumps(now["blocks"]) and "AWS" not in json.dumps(now["blocks"])
+
+
+def _warning(blocks_: list[dict]) -> str | None:
+    """The text of the combination warning (bot.domain.models.combination_warnings) a modal or message shows."""
+    shown = [b for b in blocks_ if b.get("block_id") == BlockId.COMBINATION_WARNING]
+    if not shown:
+        return None
+    (block,) = shown
+    return block["text"]["text"] if block["type"] == "section" else block["elements"][0]["text"]
+
+
+def _form_updates(fake_slack: FakeSlack, view_id: str) -> int:
+    return sum(1 for c in fake_slack.calls_to("views.update") if c.args.get("view_id") == view_id and c.status == 200)
+
+
+def _picked(view: dict, block_id: str) -> str:
+    """What Slack's client shows as picked in an open modal's select."""
+    (entry,) = view["state"]["values"][block_id].values()
+    return entry["selected_option"]["value"]
+
+
+@pytest.mark.parametrize(("cloud", "monitoring"), [("gcp", "cloudwatch"), ("aws", "cloudwatch"), ("gcp", "datadog")])
+def test_the_form_and_the_preview_warn_about_cloudwatch_outside_aws(
+    cloud: str, monitoring: str, slack: SlackDriver, fake_slack: FakeSlack, app_server
+) -> None:
+    view = open_form(slack, fake_slack)
+    by_block = {b.get("block_id"): b for b in view["blocks"]}
+    assert "CloudWatch with GCP or Azure needs an agent" in by_block[BlockId.MONITORING]["hint"]["text"]
+    assert _warning(view["blocks"]) is None
+    updates = _form_updates(fake_slack, view["id"])
+
+    # Half a combination: nothing to say yet, and the form is left alone.
+    result = slack.pick(view, BlockId.CLOUD, cloud)
+    assert result.status == 200 and result.body == ""
+    app_server.drain()
+    assert _form_updates(fake_slack, view["id"]) == updates
+
+    result = slack.pick(fake_slack.views[view["id"]], BlockId.MONITORING, monitoring, values={BlockId.CLOUD: cloud})
+    assert result.status == 200 and result.body == ""
+    app_server.drain()
+    form = fake_slack.views[view["id"]]
+    warned = (cloud, monitoring) == ("gcp", "cloudwatch")
+    if warned:
+        assert _form_updates(fake_slack, view["id"]) == updates + 1
+        text = _warning(form["blocks"])
+        assert text is not None and text.startswith(":warning: CloudWatch on GCP needs a data path")
+        assert "the alarms have no data" in text and "Datadog or Prometheus + Grafana" in text
+        ids = [b.get("block_id") for b in form["blocks"]]
+        assert ids.index(BlockId.COMBINATION_WARNING) == ids.index(BlockId.MONITORING) + 1
+    else:
+        assert _form_updates(fake_slack, view["id"]) == updates and _warning(form["blocks"]) is None
+    # What the user picked is still picked: the form came back with the same inputs.
+    assert (_picked(form, BlockId.CLOUD), _picked(form, BlockId.MONITORING)) == (cloud, monitoring)
+
+    preview = preview_after_submit(slack, fake_slack, form, choose(cloud, "github_actions", monitoring))
+    shown = _warning(preview["blocks"])
+    if warned:
+        assert shown == _warning(form["blocks"])
+        assert next(b for b in preview["blocks"] if b.get("block_id") == BlockId.COMBINATION_WARNING)["type"] == (
+            "section"
+        )
+    else:
+        assert shown is None and ":warning: CloudWatch" not in _text_of(preview)
+
+
+def test_the_warning_follows_the_picks_and_edit(slack: SlackDriver, fake_slack: FakeSlack, app_server) -> None:
+    view = open_form(slack, fake_slack)
+    slack.pick(view, BlockId.MONITORING, "cloudwatch")
+    slack.pick(fake_slack.views[view["id"]], BlockId.CLOUD, "gcp", values={BlockId.MONITORING: "cloudwatch"})
+    app_server.drain()
+    assert "CloudWatch on GCP" in (_warning(fake_slack.views[view["id"]]["blocks"]) or "")
+
+    # Another cloud: the warning goes with AWS, and names Azure when Azure is picked.
+    slack.pick(fake_slack.views[view["id"]], BlockId.CLOUD, "aws", values={BlockId.MONITORING: "cloudwatch"})
+    app_server.drain()
+    assert _warning(fake_slack.views[view["id"]]["blocks"]) is None
+    slack.pick(fake_slack.views[view["id"]], BlockId.CLOUD, "azure", values={BlockId.MONITORING: "cloudwatch"})
+    app_server.drain()
+    form = fake_slack.views[view["id"]]
+    assert "CloudWatch on Azure" in (_warning(form["blocks"]) or "")
+
+    preview = preview_after_submit(slack, fake_slack, form, choose("azure", "jenkins", "cloudwatch"))
+    assert "CloudWatch on Azure" in (_warning(preview["blocks"]) or "")
+
+    # Edit reopens the form with the draft's choices, and so with their warning; Datadog drops it everywhere.
+    slack.click(preview, ActionId.EDIT, channel_id=preview["channel"])
+    reopened = fake_slack.wait_for("views.open", count=2)[-1]
+    edit_view = fake_slack.views[reopened.response["view"]["id"]]
+    assert "CloudWatch on Azure" in (_warning(edit_view["blocks"]) or "")
+    slack.submit(edit_view, {BlockId.MONITORING: "datadog"})
+    updated = fake_slack.wait_for("chat.update", where=lambda c: c.args.get("ts") == preview["ts"])[-1]
+    assert "Datadog" in json.dumps(updated.args["blocks"]) and _warning(updated.args["blocks"]) is None

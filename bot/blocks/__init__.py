@@ -14,6 +14,7 @@ from bot.blocks.messages import (
     build_working_message,
 )
 from bot.blocks.modals import (
+    build_combination_context,
     build_duplicates_modal,
     build_in_progress_text,
     build_loading_modal,
@@ -22,6 +23,7 @@ from bot.blocks.modals import (
     build_story_options,
     build_story_picker_modal,
     build_task_modal,
+    shown_combination_text,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "build_approved_message",
     "build_cancelled_message",
     "build_cannot_post_here_note",
+    "build_combination_context",
     "build_duplicates_modal",
     "build_in_progress_text",
     "build_loading_modal",
@@ -47,6 +50,7 @@ __all__ = [
     "build_task_modal",
     "build_working_message",
     "plain_safe",
+    "shown_combination_text",
     "slack_escape",
     "truncate",
 ]

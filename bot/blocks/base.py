@@ -65,6 +65,11 @@ def _story_facts(story: Story) -> str:
     )
 
 
+def combination_text(warnings: list[str]) -> str:
+    """The warnings of a cloud + monitoring combination (bot.domain.models.combination_warnings), one line each."""
+    return "\n".join(f":warning: {slack_escape(w)}" for w in warnings)
+
+
 # -- modal ----------------------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from bot.blocks.base import (
     _pick_button,
     _plain,
     _story_line,
+    combination_text,
     slack_escape,
     truncate,
 )
@@ -65,6 +66,14 @@ def _preview_head(draft: Draft) -> list[Block]:
     ]
 
 
+def _combination_section(draft: Draft) -> Block | None:
+    """Right under the choices: what this cloud + monitoring stack need that the starter files lack."""
+    warnings = draft.choices.warnings if draft.choices else []
+    if not warnings:
+        return None
+    return {"type": "section", "block_id": BlockId.COMBINATION_WARNING, "text": _mrkdwn(combination_text(warnings))}
+
+
 def _highlights_section(draft: Draft) -> Block:
     lines = [f"• {slack_escape(h)}" for h in draft.preview.highlights]
     text = "*Main points of the task*\n"
@@ -96,9 +105,13 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
     """The preview posted to the channel, with Approve / Edit / Cancel. Returns (fallback text, blocks).
 
     `notes` are extra lines for this rendering (e.g. the last failure); the draft's own notes (dependency
-    warnings, a non-story parent) are always shown.
+    warnings, a non-story parent) are always shown, and so are the warnings of its cloud + monitoring stack, right
+    under the choices.
     """
     blocks = _preview_head(draft)
+    combination = _combination_section(draft)
+    if combination:
+        blocks.append(combination)
     estimates = _estimates_context(draft)
     if estimates:
         blocks.append(estimates)

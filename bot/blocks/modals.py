@@ -15,6 +15,7 @@ from bot.blocks.base import (
     _plain,
     _story_facts,
     _story_line,
+    combination_text,
     slack_escape,
 )
 from bot.domain.draft import Draft
@@ -31,6 +32,7 @@ from bot.domain.models import (
     Environment,
     MonitoringStack,
     Story,
+    monitoring_hint,
 )
 from bot.domain.related import RelatedIssue
 from bot.ids import ActionId, BlockId, CallbackId
@@ -203,12 +205,38 @@ def _text_input(*, block_id: str, action_id: str, label: str, initial: str, hint
     }
 
 
-def build_task_modal(draft: Draft) -> dict[str, Any]:
-    """The form: story on top, the three choices, then the overrides pre-filled with derived defaults (and why)."""
+def build_combination_context(warnings: list[str]) -> Block | None:
+    """Under the form's choices: what the picked cloud + monitoring stack need that the files lack, if anything."""
+    if not warnings:
+        return None
+    return {
+        "type": "context",
+        "block_id": BlockId.COMBINATION_WARNING,
+        "elements": [_mrkdwn(combination_text(warnings))],
+    }
+
+
+def shown_combination_text(view: dict[str, Any]) -> str | None:
+    """The combination warning an open form shows now (as Slack sends the view back), or None."""
+    for block in view.get("blocks") or []:
+        if block.get("block_id") == BlockId.COMBINATION_WARNING:
+            return " ".join(str(e.get("text") or "") for e in block.get("elements") or [])
+    return None
+
+
+def build_task_modal(draft: Draft, *, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The form: story on top, the three choices, then the overrides pre-filled with derived defaults (and why).
+
+    Picking a cloud or a monitoring stack sends an action (dispatch_action): the form is built again with the
+    warnings of what is picked now (`warnings`; by default those of the draft's own choices, for Edit), shown under
+    the choices (bot/flow/preview.py: choices_changed)."""
     assert draft.story and draft.overrides, "the form is shown once the story is loaded"
     story, overrides, choices = draft.story, draft.overrides, draft.choices
     points_reason = estimate_story_points(overrides)
     priority_reason = estimate_priority(story, overrides)
+    if warnings is None:
+        warnings = choices.warnings if choices else []
+    combination = build_combination_context(warnings)
     blocks: list[Block] = [
         {"type": "section", "text": _mrkdwn(_story_line(story))},
         {"type": "context", "elements": [_mrkdwn(_story_facts(story) or " ")]},
@@ -219,7 +247,8 @@ def build_task_modal(draft: Draft) -> dict[str, Any]:
             label="Cloud provider",
             options=[(c.value, c.label) for c in Cloud],
             initial=choices.cloud.value if choices else None,
-        ),
+        )
+        | {"dispatch_action": True},
         _static_select(
             block_id=BlockId.CI,
             action_id=ActionId.CI,
@@ -233,7 +262,9 @@ def build_task_modal(draft: Draft) -> dict[str, Any]:
             label="Monitoring stack",
             options=[(m.value, m.label) for m in MonitoringStack],
             initial=choices.monitoring.value if choices else None,
-        ),
+        )
+        | {"dispatch_action": True, "hint": _plain(monitoring_hint(), 2000)},
+        *([combination] if combination else []),
         *_component_blocks(draft),
         {"type": "header", "text": _plain("Overrides", HEADER_MAX)},
         _static_select(

@@ -166,6 +166,39 @@ class Choices(BaseModel):
     ci: CIPlatform
     monitoring: MonitoringStack
 
+    @property
+    def warnings(self) -> list[str]:
+        """What this cloud and monitoring stack together need that the starter files lack (combination_warnings)."""
+        return combination_warnings(self.cloud, self.monitoring)
+
+
+def combination_warnings(cloud: Cloud, monitoring: MonitoringStack) -> list[str]:
+    """What a user should know about choosing this cloud with this monitoring stack, one short sentence each: the
+    form, the preview and `doe-bot render`/`create` show them (the description says it at length, in
+    templates/monitoring/cloudwatch.jira.j2). Empty when the combination needs nothing the starter files lack.
+
+    Today one: CloudWatch outside AWS. Its alarms (monitoring/cloudwatch-alarms*.tf) read metrics that something
+    in GCP or Azure must publish to CloudWatch with an AWS identity, and the files create no such agent or identity
+    on any base (a cluster's service, workers or GPU pods, or a static site's components)."""
+    if monitoring is MonitoringStack.CLOUDWATCH and cloud is not Cloud.AWS:
+        return [
+            f"CloudWatch on {cloud.label} needs a data path these files do not create: an agent or exporter with an "
+            "AWS identity (e.g. the CloudWatch agent with an IAM role assumed through OIDC federation) that ships "
+            "the metrics to CloudWatch. Until it exists the alarms have no data. Datadog or Prometheus + Grafana "
+            f"need no AWS identity on {cloud.label}."
+        ]
+    return []
+
+
+def monitoring_hint() -> str:
+    """The form's hint under the monitoring stack, shown whatever is chosen: the clouds where CloudWatch has the
+    warning of `combination_warnings`."""
+    clouds = " or ".join(c.label for c in Cloud if combination_warnings(c, MonitoringStack.CLOUDWATCH))
+    return (
+        f"CloudWatch with {clouds} needs an agent with an AWS identity to ship the metrics, which these files do "
+        "not create: until then its alarms have no data."
+    )
+
 
 class Overrides(BaseModel):
     """Values the modal pre-fills with derived defaults and the user may change."""

@@ -1,22 +1,27 @@
 """Step 2: the form is submitted → the task is planned and the preview posted (or updated in place after Edit).
-Edit reopens the form pre-filled with the draft's values."""
+Edit reopens the form pre-filled with the draft's values. While the form is filled in, picking a cloud or a
+monitoring stack shows (or drops) what that combination needs that the files lack, as the preview will."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_sdk import WebClient
 
 from bot import blocks
 from bot.domain.draft import Draft, DraftStatus
+from bot.domain.models import combination_warnings
 from bot.errors import DoeError, DraftGone
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
-from bot.flow.slack_io import SLACK_FAILURES, open_modal, post_preview, slack_error, tell
+from bot.flow.slack_io import SLACK_FAILURES, open_modal, post_preview, show_in_modal, slack_error, tell
 from bot.flow.start import release_story_quietly
-from bot.forms import FormErrors, parse_site_fields, parse_task_form
+from bot.forms import FormErrors, parse_site_fields, parse_task_form, picked_combination
 from bot.observability import DRAFTS
 from bot.planner import plan_draft
+
+log = logging.getLogger(__name__)
 
 ALREADY_SUBMITTED = "This form was already submitted: nothing was changed. Click *Edit* on the preview to change it."
 
@@ -44,6 +49,33 @@ def form_errors(state: dict[str, Any], draft: Draft) -> dict[str, str]:
         except FormErrors as exc:
             errors |= exc.errors
     return errors
+
+
+def choices_changed(deps: FlowDeps, client: WebClient, *, draft_id: str, view: dict[str, Any]) -> None:
+    """A cloud or monitoring stack was picked in the open form `view` (as Slack sent it, with its state): show the
+    warnings of the combination picked now under the choices, or drop those shown. Nothing is sent when the form
+    already shows the right ones. The form is built again from the draft; Slack keeps what was entered in it (same
+    block and action ids), and the view's hash makes Slack refuse an update over a newer one (hash_conflict:
+    skipped; the next pick, and the preview, show the warning anyway)."""
+    cloud, monitoring = picked_combination((view.get("state") or {}).get("values") or {})
+    warnings = combination_warnings(cloud, monitoring) if cloud and monitoring else []
+    wanted = blocks.build_combination_context(warnings)
+    shown = blocks.shown_combination_text(view)
+    if (wanted["elements"][0]["text"] if wanted else None) == shown:
+        return
+    try:
+        draft = deps.store.get(draft_id)
+    except DoeError as exc:  # the store stalled: the preview shows the warning anyway, no need to tell anyone
+        log.info("the form's combination warning was not updated: %s", type(exc).__name__)
+        return
+    view_id = str(view.get("id") or "")
+    if draft is None or draft.story is None or draft.overrides is None:
+        return  # gone: its submission says so
+    if not draft.allows(Draft.previewed) or not draft.takes_form(view_id):
+        return  # approved, cancelled, or this form was already taken: it is closed or about to be
+    show_in_modal(
+        client, view_id=view_id, view=blocks.build_task_modal(draft, warnings=warnings), view_hash=view.get("hash")
+    )
 
 
 def submit(

@@ -32,8 +32,9 @@ def _value(body: dict[str, Any]) -> str:
 
 
 def _ack(ack: Ack) -> None:
-    """Every button is acked empty at once; its work runs after the ack. Selects inside the modal and link
-    buttons send block_actions too: they need only this."""
+    """Every button is acked empty at once; its work runs after the ack. The form's cloud and monitoring selects
+    dispatch their actions too (their work: the combination's warning); its other selects and link buttons may
+    send block_actions: they need only this."""
     ack()
 
 
@@ -118,16 +119,29 @@ def handle_action_create_anyway(deps: FlowDeps):
     return handler
 
 
+def handle_action_choice(deps: FlowDeps):
+    @after_ack(deps)
+    def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        """A cloud or monitoring stack picked in the form (its input dispatches the action): show what the
+        combination needs that the files lack, under the choices."""
+        view = body.get("view")
+        if not isinstance(view, dict):
+            return  # a pick outside a modal: no form to update
+        preview.choices_changed(deps, client, draft_id=str(view.get("private_metadata") or ""), view=view)
+
+    return handler
+
+
 def register(app: App, deps: FlowDeps) -> None:
     app.action(ActionId.APPROVE.value)(ack=_ack, lazy=[handle_action_approve(deps)])
     app.action(ActionId.EDIT.value)(ack=_ack, lazy=[handle_action_edit(deps)])
     app.action(ActionId.CANCEL.value)(ack=_ack, lazy=[handle_action_cancel(deps)])
     app.action(ActionId.PICK_STORY.value)(ack=_ack, lazy=[handle_action_pick_story(deps)])
     app.action(ActionId.CREATE_ANYWAY.value)(ack=_ack, lazy=[handle_action_create_anyway(deps)])
+    for choice in (ActionId.CLOUD, ActionId.MONITORING):
+        app.action(choice.value)(ack=_ack, lazy=[handle_action_choice(deps)])
     for passive in (
-        ActionId.CLOUD,
         ActionId.CI,
-        ActionId.MONITORING,
         ActionId.PRIORITY,
         ActionId.OPEN_IN_JIRA,
         ActionId.SITE_FIELD,

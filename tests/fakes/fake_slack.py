@@ -738,6 +738,13 @@ class FakeSlack:
             entry = self._response_urls.get(url.rsplit("/", 1)[-1])
             return 0 if entry is None else entry["uses"]
 
+    def enter_in_view(self, view_id: str, values: dict[str, Any]) -> None:
+        """What the user has entered in the open modal ``view_id`` (``state.values``), as Slack's client holds it:
+        a later ``views.update`` keeps it for the inputs whose block_id/action_id survive."""
+        with self._lock:
+            if view_id in self.views:
+                self.views[view_id]["state"] = {"values": copy.deepcopy(values)}
+
     def close_view(self, view_id: str) -> None:
         """Forget a view, as when the user closes or submits the modal (``views.update`` then: not_found)."""
         with self._lock:

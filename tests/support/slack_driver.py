@@ -204,6 +204,46 @@ class SlackDriver:
                     return self.post_payload(payload)
         raise AssertionError(f"no button {action_id} ({value}) in view {view.get('id')}")
 
+    def pick(
+        self,
+        view: dict[str, Any],
+        block_id: str,
+        value: str,
+        *,
+        values: dict[str, Any] | None = None,
+        user_id: str = "U0REQ",
+    ) -> HttpResult:
+        """Picks an option of a select in an open modal whose input block dispatches its action
+        (``dispatch_action``): Slack's client keeps what is entered (``values`` and this pick, the rest as the
+        inputs' initial values) and sends block_actions with the view and its state."""
+        block = next((b for b in view.get("blocks", []) if b.get("block_id") == block_id), None)
+        assert block is not None and block.get("type") == "input", f"no input {block_id} in view {view.get('id')}"
+        assert block.get("dispatch_action") is True, f"{block_id} does not dispatch its action: Slack sends nothing"
+        element = block["element"]
+        state = state_values(view, {**(values or {}), block_id: value})
+        self.slack.enter_in_view(view["id"], state)
+        payload = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": "A0DOE",
+            "token": "deprecated-verification-token",
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": self.slack.new_trigger_id(view_id=view["id"]),
+            "team": TEAM,
+            "is_enterprise_install": False,
+            "view": {**view, "state": {"values": state}},
+            "actions": [
+                {
+                    "type": element["type"],
+                    "action_id": element["action_id"],
+                    "block_id": block_id,
+                    "selected_option": state[block_id][element["action_id"]]["selected_option"],
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return self.post_payload(payload)
+
     def close(self, view: dict[str, Any], *, user_id: str = "U0REQ") -> HttpResult:
         """The user closes a modal that asked to be notified (view_closed)."""
         payload = {
