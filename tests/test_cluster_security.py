@@ -357,7 +357,7 @@ def test_the_ci_identity_exists_and_its_outputs_are_what_the_pipeline_reads(
             for body in module.of_type("azurerm_role_assignment").values()
             if body["principal_id"] == "${azurerm_user_assigned_identity.ci.principal_id}"
         }
-        assert assignments["AcrPush"] == "${data.azurerm_container_registry.main.id}"
+        assert assignments["AcrPush"] == "${local.acr_id}"  # the registry, created in the first environment
         assert assignments["Azure Kubernetes Service Cluster User Role"] == "${azurerm_kubernetes_cluster.main.id}"
         assert assignments["Azure Kubernetes Service RBAC Writer"] == (
             f"${{azurerm_kubernetes_cluster.main.id}}/namespaces/{namespace}"
