@@ -313,6 +313,14 @@ def _form_updates(fake_slack: FakeSlack, view_id: str) -> int:
     return sum(1 for c in fake_slack.calls_to("views.update") if c.args.get("view_id") == view_id and c.status == 200)
 
 
+def _await_form_updates(fake_slack: FakeSlack, view_id: str, count: int) -> None:
+    """Until the form was updated `count` times: a pick's work is queued by a lazy listener after the ack, so the
+    job queue may still be empty when the pick's response arrives (drain() alone would not wait for it)."""
+    fake_slack.wait_for(
+        "views.update", count=count, where=lambda c: c.args.get("view_id") == view_id and c.status == 200
+    )
+
+
 def _picked(view: dict, block_id: str) -> str:
     """What Slack's client shows as picked in an open modal's select."""
     (entry,) = view["state"]["values"][block_id].values()
@@ -337,9 +345,11 @@ def test_the_form_and_the_preview_warn_about_cloudwatch_outside_aws(
 
     result = slack.pick(fake_slack.views[view["id"]], BlockId.MONITORING, monitoring, values={BlockId.CLOUD: cloud})
     assert result.status == 200 and result.body == ""
+    warned = (cloud, monitoring) == ("gcp", "cloudwatch")
+    if warned:
+        _await_form_updates(fake_slack, view["id"], updates + 1)
     app_server.drain()
     form = fake_slack.views[view["id"]]
-    warned = (cloud, monitoring) == ("gcp", "cloudwatch")
     if warned:
         assert _form_updates(fake_slack, view["id"]) == updates + 1
         text = _warning(form["blocks"])
@@ -366,16 +376,17 @@ def test_the_form_and_the_preview_warn_about_cloudwatch_outside_aws(
 def test_the_warning_follows_the_picks_and_edit(slack: SlackDriver, fake_slack: FakeSlack, app_server) -> None:
     view = open_form(slack, fake_slack)
     slack.pick(view, BlockId.MONITORING, "cloudwatch")
+    updates = _form_updates(fake_slack, view["id"])
     slack.pick(fake_slack.views[view["id"]], BlockId.CLOUD, "gcp", values={BlockId.MONITORING: "cloudwatch"})
-    app_server.drain()
+    _await_form_updates(fake_slack, view["id"], updates + 1)
     assert "CloudWatch on GCP" in (_warning(fake_slack.views[view["id"]]["blocks"]) or "")
 
     # Another cloud: the warning goes with AWS, and names Azure when Azure is picked.
     slack.pick(fake_slack.views[view["id"]], BlockId.CLOUD, "aws", values={BlockId.MONITORING: "cloudwatch"})
-    app_server.drain()
+    _await_form_updates(fake_slack, view["id"], updates + 2)
     assert _warning(fake_slack.views[view["id"]]["blocks"]) is None
     slack.pick(fake_slack.views[view["id"]], BlockId.CLOUD, "azure", values={BlockId.MONITORING: "cloudwatch"})
-    app_server.drain()
+    _await_form_updates(fake_slack, view["id"], updates + 3)
     form = fake_slack.views[view["id"]]
     assert "CloudWatch on Azure" in (_warning(form["blocks"]) or "")
 
