@@ -104,15 +104,16 @@ def _warning_blocks(blocks_: list[dict]) -> list[dict]:
     return [b for b in blocks_ if b.get("block_id") == BlockId.COMBINATION_WARNING]
 
 
-@pytest.mark.parametrize(
-    ("cloud", "monitoring", "warned"),
-    [
-        ("gcp", "cloudwatch", True),
-        ("azure", "cloudwatch", True),
-        ("aws", "cloudwatch", False),
-        ("gcp", "datadog", False),
-    ],
-)
+#: (cloud, monitoring, warned): the combinations the warning tests try, here and in tests/test_cli_terminal.py
+WARNING_CASES = [
+    ("gcp", "cloudwatch", True),
+    ("azure", "cloudwatch", True),
+    ("aws", "cloudwatch", False),
+    ("gcp", "datadog", False),
+]
+
+
+@pytest.mark.parametrize(("cloud", "monitoring", "warned"), WARNING_CASES)
 def test_the_preview_and_the_form_warn_about_cloudwatch_outside_aws(cloud: str, monitoring: str, warned: bool) -> None:
     draft = _draft()
     draft.choices = Choices(cloud=cloud, ci="gitlab_ci", monitoring=monitoring)

@@ -17,6 +17,7 @@ from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import validate_message_blocks
 from tests.support.jira_markup import check_jira_markup
 from tests.support.validators import validate_files
+from tests.test_blocks import WARNING_CASES
 
 
 def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -70,15 +71,7 @@ def test_render_blocks_prints_block_kit_and_a_builder_link() -> None:
     assert json.loads(unquote(link.strip().split("#", 1)[1])) == payload
 
 
-@pytest.mark.parametrize(
-    ("cloud", "monitoring", "warned"),
-    [
-        ("gcp", "cloudwatch", True),
-        ("azure", "cloudwatch", True),
-        ("aws", "cloudwatch", False),
-        ("gcp", "datadog", False),
-    ],
-)
+@pytest.mark.parametrize(("cloud", "monitoring", "warned"), WARNING_CASES)
 def test_render_warns_about_cloudwatch_outside_aws(cloud: str, monitoring: str, warned: bool) -> None:
     """The combination's warning, as the form and the preview give it: a `warning:` line on stderr, and the
     preview's warning block with --blocks."""

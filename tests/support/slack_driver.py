@@ -172,6 +172,21 @@ class SlackDriver:
         }
         return self.post_payload(payload)
 
+    def _view_action(self, view: dict[str, Any], action: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """The block_actions payload Slack sends for one action inside an open modal (a view container)."""
+        return {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": "A0DOE",
+            "token": "deprecated-verification-token",
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": self.slack.new_trigger_id(view_id=view["id"]),
+            "team": TEAM,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [{**action, "action_ts": f"{time.time():.6f}"}],
+        }
+
     def click_in_view(
         self, view: dict[str, Any], action_id: str, *, value: str | None = None, user_id: str = "U0REQ"
     ) -> HttpResult:
@@ -180,27 +195,14 @@ class SlackDriver:
             elements = block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory") or {}]
             for element in elements:
                 if element.get("action_id") == action_id and (value is None or element.get("value") == value):
-                    payload = {
-                        "type": "block_actions",
-                        "user": self._user(user_id),
-                        "api_app_id": "A0DOE",
-                        "token": "deprecated-verification-token",
-                        "container": {"type": "view", "view_id": view["id"]},
-                        "trigger_id": self.slack.new_trigger_id(view_id=view["id"]),
-                        "team": TEAM,
-                        "is_enterprise_install": False,
-                        "view": view,
-                        "actions": [
-                            {
-                                "action_id": action_id,
-                                "block_id": block.get("block_id", "b"),
-                                "text": element.get("text"),
-                                "value": element.get("value"),
-                                "type": "button",
-                                "action_ts": f"{time.time():.6f}",
-                            }
-                        ],
+                    action = {
+                        "action_id": action_id,
+                        "block_id": block.get("block_id", "b"),
+                        "text": element.get("text"),
+                        "value": element.get("value"),
+                        "type": "button",
                     }
+                    payload = self._view_action(view, action, user_id)
                     return self.post_payload(payload)
         raise AssertionError(f"no button {action_id} ({value}) in view {view.get('id')}")
 
@@ -222,26 +224,13 @@ class SlackDriver:
         element = block["element"]
         state = state_values(view, {**(values or {}), block_id: value})
         self.slack.enter_in_view(view["id"], state)
-        payload = {
-            "type": "block_actions",
-            "user": self._user(user_id),
-            "api_app_id": "A0DOE",
-            "token": "deprecated-verification-token",
-            "container": {"type": "view", "view_id": view["id"]},
-            "trigger_id": self.slack.new_trigger_id(view_id=view["id"]),
-            "team": TEAM,
-            "is_enterprise_install": False,
-            "view": {**view, "state": {"values": state}},
-            "actions": [
-                {
-                    "type": element["type"],
-                    "action_id": element["action_id"],
-                    "block_id": block_id,
-                    "selected_option": state[block_id][element["action_id"]]["selected_option"],
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+        action = {
+            "type": element["type"],
+            "action_id": element["action_id"],
+            "block_id": block_id,
+            "selected_option": state[block_id][element["action_id"]]["selected_option"],
         }
+        payload = self._view_action({**view, "state": {"values": state}}, action, user_id)
         return self.post_payload(payload)
 
     def close(self, view: dict[str, Any], *, user_id: str = "U0REQ") -> HttpResult:
