@@ -34,6 +34,7 @@ SECTIONS = [
     "Security and compliance",
     "Cross-team dependencies",
     "Performance and scaling targets",
+    "Cost",
     "Disaster recovery and backup",
     "Acceptance criteria",
     "Definition of done",

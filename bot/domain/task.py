@@ -51,6 +51,32 @@ class AppSpec(BaseModel):
         return f"{self.name}-preview"
 
 
+#: Below this share of their requests (CPU or memory, over a day) the pods are larger than their load: the
+#: utilisation panel, monitors and alarm of the starter files mark it, and the description's Cost section says so.
+LOW_UTILISATION_PERCENT = 25
+
+_CPU_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+_MEMORY_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_MIB = {None: 2**-20, "Ki": 2**-10, "Mi": 1, "Gi": 2**10, "Ti": 2**20, "k": 1e3 / 2**20, "M": 1e6 / 2**20,
+        "G": 1e9 / 2**20, "T": 1e12 / 2**20}  # fmt: skip
+
+
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity in cores: "250m" -> 0.25, "2" -> 2.0."""
+    match = _CPU_QUANTITY.match(quantity)
+    if not match:
+        raise ValueError(f"not a CPU quantity: {quantity!r}")
+    return float(match.group(1)) / (1000 if match.group(2) else 1)
+
+
+def memory_mib(quantity: str) -> float:
+    """A Kubernetes memory quantity in MiB: "256Mi" -> 256.0, "1Gi" -> 1024.0."""
+    match = _MEMORY_QUANTITY.match(quantity)
+    if not match:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return float(match.group(1)) * _MIB[match.group(2)]
+
+
 class Scaling(BaseModel):
     min_replicas: int
     max_replicas: int
@@ -60,6 +86,40 @@ class Scaling(BaseModel):
     cpu_limit: str = "500m"
     memory_limit: str = "512Mi"
     per_pod_rps: int = 50
+
+    @property
+    def max_nodes(self) -> int:
+        """The cluster autoscaler's node maximum (terraform/cluster.tf on every cloud, and the description): room for
+        max_replicas pods with some to spare."""
+        return max(3, (2 * self.max_replicas + 3) // 4 + 1)
+
+    @property
+    def cpu_request_cores(self) -> float:
+        return cpu_cores(self.cpu_request)
+
+    @property
+    def memory_request_mib(self) -> float:
+        return memory_mib(self.memory_request)
+
+    @property
+    def low_utilisation_percent(self) -> int:
+        return LOW_UTILISATION_PERCENT
+
+
+#: The monthly cost budget of prod and of every other environment (USD, terraform/budget.tf's default: sized from the
+#: first month's bill), and when it warns: at this per cent of the actual spend, and when the forecast passes this one.
+PROD_BUDGET_USD = 3000
+NON_PROD_BUDGET_USD = 500
+BUDGET_ACTUAL_ALERT_PERCENT = 80
+BUDGET_FORECAST_ALERT_PERCENT = 100
+
+
+class Budget(BaseModel):
+    """The cost budget of each environment (terraform/budget.tf) and its alerts, in per cent of the amount."""
+
+    monthly_usd: dict[str, int]
+    actual_alert_percent: int = BUDGET_ACTUAL_ALERT_PERCENT
+    forecast_alert_percent: int = BUDGET_FORECAST_ALERT_PERCENT
 
 
 class Targets(BaseModel):
@@ -71,6 +131,18 @@ class Targets(BaseModel):
     rpo_minutes: int
     p95_latency_ms: int = 500
     multi_az: bool
+
+    @property
+    def az_count(self) -> int:
+        """Availability zones of each environment's network, and the nodes a cluster keeps at least (one a zone)."""
+        return 3 if self.multi_az else 2
+
+    @property
+    def budget(self) -> Budget:
+        """terraform/budget.tf's defaults, which the description states."""
+        return Budget(
+            monthly_usd={env: PROD_BUDGET_USD if env == "prod" else NON_PROD_BUDGET_USD for env in self.environments}
+        )
 
 
 class Dependency(BaseModel):
