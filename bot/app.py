@@ -15,6 +15,7 @@ from bot.creator import TaskCreator
 from bot.flow import FlowDeps
 from bot.flow.approvers import Approvers
 from bot.flow.sweeper import Sweeper
+from bot.gateways import redis_connection
 from bot.gateways.draft_store import DraftStore, MemoryDraftStore, RedisDraftStore
 from bot.gateways.jira_gateway import JiraGateway, LibraryJiraGateway
 from bot.jobs import RunsBeside, build_broker, declare_step_actor, step_runner, use_queue
@@ -41,9 +42,14 @@ def build_slack_client(settings: Settings) -> WebClient:
 
 
 def build_store(settings: Settings) -> DraftStore:
-    if settings.redis_url:
-        store = RedisDraftStore.from_url(
-            settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
+    if settings.uses_redis:
+        # No health-check PING before using a connection: the submit's ack reads a draft, and every extra round
+        # trip there showed in the ack's tail (bench/README.md). redis-py retries a command whose connection
+        # turns out dead (its default Retry), so none is lost.
+        store = RedisDraftStore(
+            redis_connection.connect(settings, socket_timeout=2),
+            ttl_seconds=settings.draft_ttl_seconds,
+            namespace=settings.redis_key_namespace,
         )
         policy = store.eviction_risk()
         if policy:
@@ -54,7 +60,8 @@ def build_store(settings: Settings) -> DraftStore:
             )
         return store
     log.warning(
-        "REDIS_URL is not set: drafts are kept in this process only. Run one instance, "
+        "No Redis is set (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_URL): drafts are kept in this process only. "
+        "Run one instance, "
         "and expect in-flight drafts to be lost on restart."
     )
     return MemoryDraftStore(ttl_seconds=settings.draft_ttl_seconds)
@@ -122,7 +129,7 @@ def build_web_app(
     worker processes, which also run the sweeper; without, they run in its own threads, beside its own sweeper."""
     deps = build_deps(settings, jira=jira, store=store)
     app = build_app(settings, deps=deps)
-    if not settings.redis_url:
+    if not settings.uses_redis:
         Sweeper(deps, app.client).start()
         return app, None
     broker = build_broker(settings)

@@ -61,7 +61,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             self.web = create_web_app(settings)
             return self.web
 
-    steps = settings.doe_worker_processes if settings.redis_url else 0
+    steps = settings.doe_worker_processes if settings.uses_redis else 0
     if (workers > 1 or steps) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several processes: each writes its metrics here so /metrics can add them up.
         import tempfile
@@ -82,8 +82,12 @@ def worker_command(settings: Settings, *, processes: int | None = None) -> None:
     """`doe-bot worker`: the worker processes in the foreground (dramatiq's runner; SIGTERM stops them cleanly)."""
     from bot.processes import run_worker
 
-    if not settings.redis_url:
-        print("doe-bot: configuration error: REDIS_URL is required for worker processes", file=sys.stderr)
+    if not settings.uses_redis:
+        print(
+            "doe-bot: configuration error: REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_URL) is required for "
+            "worker processes",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     run_worker(processes=processes or max(1, settings.doe_worker_processes), threads=settings.doe_worker_threads)
 
@@ -124,7 +128,7 @@ def _terminal(args: argparse.Namespace) -> int:
         jira = LibraryJiraGateway(settings)
         if args.command == "render":
             return terminal.render_command(args, jira=jira, renderer=TaskRenderer(settings.doe_templates_dir))
-        store = build_store(settings) if settings.redis_url else None
+        store = build_store(settings) if settings.uses_redis else None
         return terminal.create_command(args, settings=settings, jira=jira, store=store)
     except terminal.UsageError as exc:
         print(f"doe-bot {args.command}: {exc}", file=sys.stderr)
@@ -140,10 +144,13 @@ def _terminal(args: argparse.Namespace) -> int:
 def _serve_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """host, port, workers and threads: the command line's, else the settings'."""
     workers = args.workers if args.workers is not None else settings.web_concurrency
-    if args.workers is None and "web_concurrency" not in settings.model_fields_set and not settings.redis_url:
+    if args.workers is None and "web_concurrency" not in settings.model_fields_set and not settings.uses_redis:
         # Without Redis each process keeps its own drafts, and a click may reach a process that never saw the
         # preview: one process unless asked for more.
-        log.warning("REDIS_URL is not set: 1 worker process rather than one per CPU (WEB_CONCURRENCY sets it)")
+        log.warning(
+            "No Redis is set (REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_URL): 1 worker process rather than one per "
+            "CPU (WEB_CONCURRENCY sets it)"
+        )
         workers = 1
     return {
         "host": args.host if args.host is not None else settings.host,

@@ -36,6 +36,7 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.lazy_listener.runner import LazyListenerRunner
 from slack_bolt.lazy_listener.thread_runner import ThreadLazyListenerRunner
 
+from bot.gateways import redis_connection
 from bot.observability import STEP_QUEUE_SECONDS
 from bot.settings import Settings
 
@@ -61,15 +62,15 @@ _LAZY_NAME = "x-slack-bolt-lazy-function-name"
 
 def build_broker(settings: Settings) -> RedisBroker:
     """The job queue on the Redis that holds the drafts, under the drafts' namespace."""
-    assert settings.redis_url, "the job queue needs REDIS_URL"
+    assert settings.uses_redis, "the job queue needs Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_URL)"
     # Every wait has a deadline: a Redis that stalls fails a send (the step then runs in the web process) or a
     # worker's fetch (dramatiq retries it) within seconds, like the draft store's own connection.
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
-    )
+    client = redis_connection.connect(settings, socket_timeout=5, health_check_interval=30)
     broker = RedisBroker(
         client=client,
-        namespace=f"{settings.redis_namespace}:jobs",
+        # under the drafts' namespace; in a Redis Cluster its hash tag keeps the queue's keys in one slot, as the
+        # queue's scripts need
+        namespace=f"{settings.redis_key_namespace}:jobs",
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         middleware=[TimeLimit(), ShutdownNotifications(), Callbacks()],
     )

@@ -68,8 +68,13 @@ class Settings(BaseSettings):
     # Who may approve, edit or cancel besides the requester: Slack user ids (U…/W…) and user group ids (S…).
     doe_approvers: str = ""
 
-    # Drafts
+    # Drafts, story holds and the job queue: one Redis, given in one of three ways (bot/gateways/redis_connection.py):
+    # a single server (REDIS_URL), a master found through Sentinel (REDIS_SENTINELS, host:port,host:port, and
+    # REDIS_SENTINEL_MASTER), or a Redis Cluster (REDIS_CLUSTER_URL, any of its nodes).
     redis_url: str | None = None
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = Field(default="mymaster", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    redis_cluster_url: str | None = None
     redis_namespace: str = Field(default="doe", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     draft_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
@@ -110,7 +115,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
 
-    @field_validator("redis_url")
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        for address in value.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port pairs separated by commas (e.g. 10.0.0.5:26379,10.0.0.6:26379)")
+        return value
+
+    @field_validator("redis_url", "redis_cluster_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -151,6 +167,13 @@ class Settings(BaseSettings):
         return level
 
     @model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        given = [name for name in ("redis_url", "redis_sentinels", "redis_cluster_url") if getattr(self, name)]
+        if len(given) > 1:
+            raise ValueError(f"set one of {', '.join(n.upper() for n in given)}: they name three ways to one Redis")
+        return self
+
+    @model_validator(mode="after")
     def _jira_credentials(self) -> Settings:
         cloud = bool(self.jira_email) and self.jira_api_token is not None
         if self.jira_deployment is None:
@@ -176,6 +199,17 @@ class Settings(BaseSettings):
             self.jira_pat,
         ]
         return [v.get_secret_value() for v in values if v is not None]
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether drafts and the job queue live in Redis (any of the three ways), not in this process."""
+        return bool(self.redis_url or self.redis_sentinels or self.redis_cluster_url)
+
+    @property
+    def redis_key_namespace(self) -> str:
+        """The prefix of every key: in a Redis Cluster a hash tag, so that all the keys of the drafts, the story holds
+        and the job queue share one slot and WATCH/MULTI and scripts over several of them work there too."""
+        return "{" + self.redis_namespace + "}" if self.redis_cluster_url else self.redis_namespace
 
     @property
     def slack_api_base_url(self) -> str:

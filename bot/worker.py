@@ -19,8 +19,12 @@ try:
 except SettingsError as exc:
     print(f"doe-bot worker: configuration error: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
-if not _settings.redis_url:
-    print("doe-bot worker: configuration error: REDIS_URL is required for worker processes", file=sys.stderr)
+if not _settings.uses_redis:
+    print(
+        "doe-bot worker: configuration error: REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_URL) is required for "
+        "worker processes",
+        file=sys.stderr,
+    )
     raise SystemExit(2)
 configure_logging(_settings.log_level, _settings.secret_values(), fmt=_settings.log_format)
 broker, _app = build_worker(_settings)

@@ -19,7 +19,7 @@ import pytest
 import redis
 import yaml
 
-from bot.app import build_web_app, build_worker
+from bot.app import build_store, build_web_app, build_worker
 from bot.gateways.draft_store import RedisDraftStore
 from bot.jobs import POLL_MS, QUEUE
 from bot.settings import Settings, load_settings
@@ -148,10 +148,10 @@ class AppServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        assert settings.redis_url
-        self.store = RedisDraftStore.from_url(
-            settings.redis_url, ttl_seconds=settings.draft_ttl_seconds, namespace=settings.redis_namespace
-        )
+        # the store as the app builds it (bot/app.py), on whichever Redis the settings name
+        store = build_store(settings)
+        assert isinstance(store, RedisDraftStore), "the tests run on a real Redis"
+        self.store = store
         self.bolt, self.broker = build_web_app(settings, store=self.store)
         self.wsgi = SlackWSGI(self.bolt, ready_checks={"drafts": self.store.ping})
         self._server = make_server("127.0.0.1", 0, self.wsgi, _ThreadingWSGIServer, _QuietHandler)

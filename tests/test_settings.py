@@ -40,6 +40,10 @@ def test_pat_picks_data_center() -> None:
         ({"doe_templates_dir": "/nonexistent"}, "DOE_TEMPLATES_DIR"),
         ({"slack_app_token": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN"),
         ({"doe_worker_processes": -1}, "DOE_WORKER_PROCESSES"),
+        ({"redis_sentinels": "10.0.0.5"}, "REDIS_SENTINELS"),
+        ({"redis_sentinels": "10.0.0.5:26379,10.0.0.6:port"}, "REDIS_SENTINELS"),
+        ({"redis_cluster_url": "10.0.0.5:7000"}, "REDIS_CLUSTER_URL"),
+        ({"redis_url": "redis://a:6379", "redis_cluster_url": "redis://b:7000"}, "REDIS_URL, REDIS_CLUSTER_URL"),
     ],
 )
 def test_bad_setting_is_named(change: dict, named: str) -> None:
@@ -49,6 +53,21 @@ def test_bad_setting_is_named(change: dict, named: str) -> None:
         load_settings(_env_file=None, **values)
     assert named in str(info.value)
     assert "pat-secret" not in str(info.value) and "xoxp-user-token" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("redis", "uses", "namespace"),
+    [
+        ({}, False, "doe"),
+        ({"redis_url": "redis://10.0.0.5:6379/0"}, True, "doe"),
+        ({"redis_sentinels": "10.0.0.5:26379, 10.0.0.6:26379", "redis_sentinel_master": "drafts"}, True, "doe"),
+        # a Redis Cluster: the namespace is a hash tag, so the keys of a draft, its story and the queue share a slot
+        ({"redis_cluster_url": "redis://10.0.0.5:7000"}, True, "{doe}"),
+    ],
+)
+def test_redis_is_one_server_a_sentinel_master_or_a_cluster(redis: dict, uses: bool, namespace: str) -> None:
+    settings = load_settings(_env_file=None, **BASE, jira_pat="pat-secret", **redis)
+    assert settings.uses_redis is uses and settings.redis_key_namespace == namespace
 
 
 def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

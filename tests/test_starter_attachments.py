@@ -14,9 +14,9 @@ from tests.support.validators import validate_files
 
 EXPECTED = {
     "k8s/rollout.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/vpa.yaml",
-    "k8s/namespace.yaml", "k8s/networkpolicy.yaml",
+    "k8s/namespace.yaml", "k8s/networkpolicy.yaml", "k8s/ingress.yaml",
     "terraform/main.tf", "terraform/variables.tf", "terraform/outputs.tf", "terraform/cluster.tf",
-    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/budget.tf",
+    "terraform/cluster-identity.tf", "terraform/cluster-ci.tf", "terraform/cluster-ingress.tf", "terraform/budget.tf",
     ".gitlab-ci.yml", "monitoring/datadog-monitors.json", "Dockerfile", "deploy/release.sh",
 }  # fmt: skip
 
@@ -26,10 +26,10 @@ def test_approve_attaches_valid_starter_files(slack: SlackDriver, fake_slack: Fa
         slack, fake_slack, open_form(slack, fake_slack), choose("gcp", "gitlab_ci", "datadog")
     )
     shown = json.dumps(preview["blocks"])
-    assert "Attached on Approve: 18 starter files" in shown and "`.gitlab-ci.yml`" in shown
+    assert "Attached on Approve: 20 starter files" in shown and "`.gitlab-ci.yml`" in shown
     slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     done = fake_slack.wait_for(
-        "chat.update", where=lambda c: "Attached: 18 starter files" in json.dumps(c.args["blocks"])
+        "chat.update", where=lambda c: "Attached: 20 starter files" in json.dumps(c.args["blocks"])
     )
     assert done
     (issue,) = fake_jira.created_issues()

@@ -19,6 +19,13 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+def _unavailable(exc: redis.RedisError) -> StoreUnavailable:
+    """What the user is told when Redis fails a command; what failed goes to the log (an address, never a
+    password: redis-py's messages name host and port)."""
+    log.warning("the draft store's Redis failed a command: %s: %s", type(exc).__name__, exc)
+    return StoreUnavailable()
+
+
 @dataclass(frozen=True)
 class Applied(Generic[T]):
     """A transition that took effect: the draft as now stored, and what the transition returned."""
@@ -212,11 +219,11 @@ class RedisDraftStore:
     def save(self, draft: Draft) -> None:
         draft.updated_at = time.time()
         try:
-            with self._redis.pipeline() as pipe:  # MULTI/EXEC: the draft and its index entry together
+            with self._redis.pipeline(transaction=True) as pipe:  # MULTI/EXEC: the draft and its index entry together
                 self._write(pipe, draft)
                 pipe.execute()
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def _write(self, pipe: Pipeline, draft: Draft) -> None:
         """Queue the writes of one draft: its JSON, and its place in the index of unsettled drafts."""
@@ -230,7 +237,7 @@ class RedisDraftStore:
         try:
             raw = self._redis.get(self._key(draft_id))
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
         return None if raw is None else self._read(draft_id, raw)
 
     def _read(self, draft_id: str, raw: bytes) -> Draft:
@@ -249,12 +256,12 @@ class RedisDraftStore:
 
     def delete(self, draft_id: str) -> None:
         try:
-            with self._redis.pipeline() as pipe:
+            with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._key(draft_id))
                 pipe.zrem(self.unsettled_key, draft_id)
                 pipe.execute()
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def apply(self, draft_id: str, step: Callable[[Draft], T]) -> Applied[T] | None:
         """Compare-and-set under WATCH: if another instance changes the draft meanwhile, re-read and re-check."""
@@ -276,7 +283,7 @@ class RedisDraftStore:
     def _watched(self, key: str, attempt: Callable[[Pipeline], T]) -> T:
         """Run `attempt` with `key` watched, again from the start whenever another client changed it."""
         try:
-            with self._redis.pipeline() as pipe:
+            with self._redis.pipeline(transaction=True) as pipe:
                 while True:
                     try:
                         pipe.watch(key)
@@ -284,7 +291,7 @@ class RedisDraftStore:
                     except redis.WatchError:
                         continue
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def claim_story(self, draft: Draft) -> Draft | None:
         """`doe:story:<KEY>` names the story's in-flight draft. Under WATCH (the claim and the holder's draft), the
@@ -317,32 +324,32 @@ class RedisDraftStore:
         try:
             held = self._redis.get(self.story_prefix + story_key)
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
         return held.decode() if held is not None else None
 
     def release_story(self, story_key: str, draft_id: str) -> None:
         try:
             self._release(keys=[self.story_prefix + story_key], args=[draft_id])
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def claim_once(self, token: str, owner: str, *, ttl_seconds: int = 600) -> bool:
         try:
             return bool(self._claim_once(keys=[self.seen_prefix + token], args=[owner, ttl_seconds]))
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def unsettled(self, *, limit: int = 100) -> list[str]:
         try:
             return [i.decode() for i in self._redis.zrange(self.unsettled_key, 0, limit - 1)]
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def forget_unsettled(self, draft_id: str) -> None:
         try:
             self._redis.zrem(self.unsettled_key, draft_id)
         except redis.RedisError as exc:
-            raise StoreUnavailable() from exc
+            raise _unavailable(exc) from exc
 
     def eviction_risk(self) -> str | None:
         """What Redis would evict under memory pressure, if that can include drafts, story holds and queued steps

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -170,3 +172,156 @@ def worker_pids(serve_pid: int) -> list[int]:
         if b"dramatiq" in cmdline and b"bot.worker" in cmdline and not children:
             found.append(pid)
     return found
+
+
+def _redis_binaries() -> tuple[str, str]:
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        pytest.fail("redis-server and redis-cli are needed (apt-get install redis-server redis-tools)")
+    return server, cli
+
+
+def _wait(what: str, ready: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.1)
+
+
+class RedisCluster:
+    """Three redis-server processes in cluster mode (no replicas), each on a free port in its own folder, joined
+    with `redis-cli --cluster create`: a real Redis Cluster whose 16384 slots are spread over three nodes."""
+
+    def __init__(self, root: Path, nodes: int = 3) -> None:
+        self.server, self.cli = _redis_binaries()
+        self.root = root
+        self.ports = [free_port() for _ in range(nodes)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.url = f"redis://127.0.0.1:{self.ports[0]}"
+
+    def __enter__(self) -> RedisCluster:
+        for port in self.ports:
+            folder = self.root / f"node-{port}"
+            folder.mkdir(parents=True)
+            # the cluster bus on a free port of its own (by default port + 10000, past 65535 for a high port)
+            self.procs.append(
+                subprocess.Popen(
+                    [self.server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                     "--cluster-port", str(free_port()), "--cluster-config-file", "nodes.conf", "--save", "",
+                     "--appendonly", "no", "--dir", str(folder)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        for port in self.ports:
+            _wait(f"redis-server on {port}", lambda p=port: self._answers(p))
+        subprocess.run(
+            [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "0",
+             "--cluster-yes"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        _wait("the cluster's state ok", lambda: all(self._state_ok(p) for p in self.ports))
+        return self
+
+    def _answers(self, port: int) -> bool:
+        try:
+            return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def _state_ok(self, port: int) -> bool:
+        try:
+            return redis.Redis(port=port).cluster("info").get("cluster_state") == "ok"
+        except redis.RedisError:
+            return False
+
+    def keys(self, pattern: str) -> dict[int, list[str]]:
+        """The keys matching `pattern` on each node (by port)."""
+        return {
+            port: sorted(k.decode() for k in redis.Redis(port=port).scan_iter(match=pattern)) for port in self.ports
+        }
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(10)
+
+
+class RedisSentinelSet:
+    """A master, a replica of it and one sentinel watching them (quorum 1, the master down after 1 s), each a
+    redis-server process on a free port: a failover promotes the replica."""
+
+    MASTER_NAME = "doe-master"
+
+    def __init__(self, root: Path) -> None:
+        self.server, self.cli = _redis_binaries()
+        self.root = root
+        self.master_port, self.replica_port, self.sentinel_port = free_port(), free_port(), free_port()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _start(self, name: str, *args: str) -> None:
+        self.procs[name] = subprocess.Popen(
+            [self.server, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.root
+        )
+
+    def __enter__(self) -> RedisSentinelSet:
+        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._start("master", "--port", str(self.master_port), *common)
+        self._start(
+            "replica", "--port", str(self.replica_port), *common, "--replicaof", "127.0.0.1", str(self.master_port)
+        )
+        _wait("the replica in sync", lambda: self._role(self.replica_port).get("master_link_status") == "up")
+        config = self.root / "sentinel.conf"
+        config.write_text(
+            f"port {self.sentinel_port}\nbind 127.0.0.1\n"
+            f"sentinel monitor {self.MASTER_NAME} 127.0.0.1 {self.master_port} 1\n"
+            f"sentinel down-after-milliseconds {self.MASTER_NAME} 1000\n"
+            f"sentinel failover-timeout {self.MASTER_NAME} 5000\n"
+            f"sentinel parallel-syncs {self.MASTER_NAME} 1\n"
+        )
+        self._start("sentinel", str(config), "--sentinel")
+        _wait("the sentinel knowing the replica", lambda: self._sentinel_knows_replica())
+        return self
+
+    def _role(self, port: int) -> dict[str, Any]:
+        try:
+            return redis.Redis(port=port, socket_connect_timeout=0.5).info("replication")
+        except redis.RedisError:
+            return {}
+
+    def _sentinel_knows_replica(self) -> bool:
+        try:
+            replicas = redis.Redis(port=self.sentinel_port).sentinel_slaves(self.MASTER_NAME)
+        except redis.RedisError:
+            return False
+        return any(int(r.get("port", 0)) == self.replica_port for r in replicas)
+
+    def master_address(self) -> tuple[str, int]:
+        host, port = redis.Redis(port=self.sentinel_port).sentinel_get_master_addr_by_name(self.MASTER_NAME)
+        return host, int(port)
+
+    def kill_master(self) -> None:
+        """The master's machine dies: SIGKILL once the replica has everything (WAIT), then until the sentinel has
+        promoted the replica."""
+        redis.Redis(port=self.master_port).execute_command("WAIT", 1, 2000)
+        self.procs["master"].kill()
+        self.procs["master"].wait(10)
+        _wait("the replica's promotion", lambda: self.master_address()[1] == self.replica_port, timeout=30)
+        _wait("the new master taking writes", lambda: self._role(self.replica_port).get("role") == "master")
+        # and redis-py's Sentinel client (the app's) accepts it: named master, not down in the sentinel's view
+        _wait("the sentinel's master state settling", self._discoverable, timeout=30)
+
+    def _discoverable(self) -> bool:
+        from redis.sentinel import MasterNotFoundError, Sentinel
+
+        try:
+            found = Sentinel([("127.0.0.1", self.sentinel_port)], socket_timeout=1).discover_master(self.MASTER_NAME)
+        except (MasterNotFoundError, redis.RedisError):
+            return False
+        return found[1] == self.replica_port
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
