@@ -51,6 +51,16 @@ class JiraNotJson(JiraUnavailable):
     )
 
 
+class JiraAnswerIncomplete(JiraUnavailable):
+    """Jira (or whatever answers at its address) answered 2xx with JSON that lacks what every such answer has (an
+    issue without its key)."""
+
+    user_message = (
+        "Jira answered in a shape doe-bot does not recognise (an issue without its key). Nothing was created; try "
+        "again, and if it persists an admin should check what answers at JIRA_URL."
+    )
+
+
 class JiraOutcomeUnknown(JiraUnavailable):
     """A create whose answer was lost (timeout, dropped connection) or unclear (5xx, a web page): Jira may or may
     not have made it. `answered`: Jira did answer, so it is done with the request and a look-up now is final; a

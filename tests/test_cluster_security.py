@@ -387,6 +387,8 @@ def test_eks_runs_the_cluster_autoscaler_with_its_role_and_tags(base: str) -> No
     # the module has no Helm provider: the chart is installed by hand, as the file says
     assert "helm" not in "".join(module.files[p] for p in module.files if "required_providers" in module.files[p])
     assert "helm upgrade --install cluster-autoscaler" in module.files["terraform/cluster-identity.tf"]
+    # the HPA reads CPU from the Metrics Server, which EKS does not install: the community add-on does
+    assert uq(module.one("aws_eks_addon", "metrics_server")["addon_name"]) == "metrics-server"
 
 
 @pytest.mark.parametrize(("cloud", "ci", "base"), [c for c in CLUSTER_CASES if "github_actions" in c.id])
