@@ -115,6 +115,8 @@ def build_app(
         process_before_response=True,
     )
     register_listeners(app, deps)
+    # in-web steps and their follow-ups (bot/jobs.py); build_web_app gives it the queue when there is Redis
+    use_queue(app, None)
     return app
 
 

@@ -16,12 +16,22 @@ A message is acknowledged only once its step has run (dramatiq's Redis broker), 
 mid-step leaves the message to be redelivered to another one (after the broker's heartbeat timeout). Steps are
 not retried on failure: each one has already told the user what went wrong.
 
-Without REDIS_URL (one process, drafts in memory) there is no queue: Bolt runs lazy listeners on its own thread
-pool, as usual.
+Two kinds of steps do not go to the queue as they are:
+
+- a step that must use its request's trigger_id (open a modal: the trigger expires 3 s after the click, and a queue
+  full of forms waiting on Jira made a burst of 200 commands expire 55-62 of them, bench/README.md) runs in the web
+  process at once, on Bolt's listener executor (`in_web`): one Slack call and a Redis write, no Jira;
+- what it leaves to do (fill the form from Jira) is its follow-up (`follow_up`): never started by the ack, sent to
+  the queue by the step itself (`then`), with what the step learned (the opened modal's id, the draft) in a header
+  of the job.
+
+Without a queue (no Redis: one process, drafts in memory) the same runner runs every step in Bolt's threads, and a
+follow-up right after its step.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +66,41 @@ HEARTBEAT_TIMEOUT_MS = 60_000
 NO_STEP = "doe_no_step"
 #: The Slack delivery a job came from (bot/listeners/middleware.py): a job run again is still that delivery.
 DELIVERY_HEADER = "x-doe-delivery-id"
+#: What a step hands its follow-up (JSON), as a header of the follow-up's job.
+FOLLOW_UP_HEADER = "x-doe-follow-up"
+#: Set in a request's context by an in-web step that leaves work to its follow-up: (function name, what it hands).
+_THEN = "doe_then"
+#: Lazy functions by name (their __name__, unique per app): run in the web process, or only as a follow-up.
+_IN_WEB: set[str] = set()
+_FOLLOW_UPS: set[str] = set()
+
+
+def in_web(function: Callable[..., None]) -> Callable[..., None]:
+    """Mark a lazy function as a trigger-bound step: run in the web process right after the ack."""
+    _IN_WEB.add(function.__name__)
+    return function
+
+
+def follow_up(function: Callable[..., None]) -> Callable[..., None]:
+    """Mark a lazy function as a follow-up: the ack never starts it, its in-web step sends it (`then`). List it
+    before its step among the listener's lazy functions: Bolt starts them in order, and the runner learns the
+    follow-up's function when Bolt starts it, before the step can name it."""
+    _FOLLOW_UPS.add(function.__name__)
+    return function
+
+
+def then(context: Any, function_name: str, handed: dict[str, Any]) -> None:
+    """From an in-web step: queue its follow-up `function_name` once it returns, handing it `handed`."""
+    context[_THEN] = (function_name, handed)
+
+
+def handed_over(request: BoltRequest) -> dict[str, Any]:
+    """In a follow-up: what its step handed it."""
+    raw = request.headers.get(FOLLOW_UP_HEADER) or ["{}"]
+    value = json.loads(raw[0])
+    return value if isinstance(value, dict) else {}
+
+
 _LAZY_ONLY = "x-slack-bolt-lazy-only"
 _LAZY_NAME = "x-slack-bolt-lazy-function-name"
 
@@ -90,23 +135,50 @@ def declare_step_actor(broker: dramatiq.Broker, run: Callable[[dict[str, Any]], 
 
 
 class QueueLazyListenerRunner(LazyListenerRunner):
-    """Bolt's lazy listener runner, sending each lazy function to the queue instead of running it in a thread.
+    """Bolt's lazy listener runner, sending each lazy function to the queue instead of running it in a thread
+    (`actor` None, no queue: running it in Bolt's threads), an `in_web` step excepted, and a `follow_up` sent by its
+    step only.
 
     The send itself (one Redis round trip) happens on Bolt's listener executor, just after the ack rather than
     before it. When the queue cannot be reached (Redis down), the step runs right there instead, in this process:
     it then tells the user what is wrong (the drafts live in the same Redis), and the request never vanishes."""
 
-    def __init__(self, actor: dramatiq.Actor, *, fallback: ThreadLazyListenerRunner) -> None:
+    def __init__(self, actor: dramatiq.Actor | None, *, fallback: ThreadLazyListenerRunner) -> None:
         self.logger = log
         self.actor = actor
         self.fallback = fallback
+        self._functions: dict[str, Callable[..., None]] = {}
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         if request.context.get(NO_STEP):  # the ack answered the request itself: no step follows
             return
+        name = request.lazy_function_name or function.__name__
+        self._functions[name] = function
+        if name in _FOLLOW_UPS:
+            return
+        if name in _IN_WEB:
+            self.fallback.executor.submit(self._in_web, function, request)
+            return
         self.fallback.executor.submit(self._send, function, request)
 
+    def _in_web(self, function: Callable[..., None], request: BoltRequest) -> None:
+        self.fallback.run(function, request)
+        handed = request.context.get(_THEN)
+        if handed is None:
+            return
+        name, value = handed
+        follow = self._functions.get(name)
+        if follow is None:
+            log.error("no follow-up %s registered beside %s", name, function.__name__)
+            return
+        request.headers[FOLLOW_UP_HEADER] = [json.dumps(value, separators=(",", ":"))]
+        request.lazy_function_name = name
+        self._send(follow, request)
+
     def _send(self, function: Callable[..., None], request: BoltRequest) -> None:
+        if self.actor is None:
+            self.fallback.run(function, request)
+            return
         try:
             self.actor.send(
                 {
@@ -152,7 +224,11 @@ def step_runner(app: App, *, request_class: type[BoltRequest]) -> Callable[[dict
     return run
 
 
-def use_queue(app: App, actor: dramatiq.Actor) -> None:
-    """Make the web app's lazy listeners go to the queue (Bolt's thread runner stays as the fallback)."""
+def use_queue(app: App, actor: dramatiq.Actor | None) -> None:
+    """Make the web app's lazy listeners go to the queue (Bolt's thread runner stays as the fallback); with no
+    actor, keep them in Bolt's threads, but run the in-web steps and their follow-ups the same way."""
     runner = app.listener_runner
+    if isinstance(runner.lazy_listener_runner, QueueLazyListenerRunner):
+        runner.lazy_listener_runner.actor = actor
+        return
     runner.lazy_listener_runner = QueueLazyListenerRunner(actor, fallback=runner.lazy_listener_runner)

@@ -12,7 +12,7 @@ from bot.app import build_worker
 from bot.ids import ActionId
 from bot.jobs import DELIVERY_HEADER, POLL_MS, QUEUE, step_runner
 from bot.web import SlackRequest
-from tests.conftest import AppServer
+from tests.conftest import SIGNING_SECRET, AppServer, make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
 from tests.flow_helpers import choose, open_form, opened_view_id, preview_after_submit, wait_for_form
@@ -22,19 +22,20 @@ from tests.support.slack_driver import SlackDriver
 def test_the_web_app_only_enqueues_and_a_worker_runs_the_step(
     app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
 ) -> None:
-    """With no worker running, a command is acked and its step waits in the queue, untouched; a worker that
-    starts later runs it (the message was kept until a worker took it)."""
+    """With no worker running, a command is acked and its modal opened by the web process (the trigger expires in
+    3 s: that step never waits in the queue, bot/jobs.py `in_web`), while the form's step waits in the queue,
+    untouched: no Jira call; a worker that starts later runs it (the message was kept until a worker took it)."""
     app_server.worker.stop(timeout=5_000)
     result, trigger = slack.command("KAN-15")
     assert result.status == 200 and result.body in ("", None)
+    view_id = opened_view_id(fake_slack, trigger)  # the loading modal, opened at once
     time.sleep(0.5)
-    assert fake_slack.calls_to("views.open") == []
     assert not [r for r in fake_jira.requests if r.path == "/rest/api/2/issue/KAN-15"]
+    assert not [c for c in fake_slack.calls_to("views.update") if c.args.get("view_id") == view_id]
     worker_broker, _ = build_worker(app_server.settings, store=app_server.store)
     late = dramatiq.Worker(worker_broker, worker_threads=2, worker_timeout=POLL_MS)
     late.start()
     try:
-        view_id = opened_view_id(fake_slack, trigger)
         wait_for_form(fake_slack, view_id)
     finally:
         late.stop(timeout=5_000)
@@ -56,6 +57,29 @@ def test_steps_of_different_flows_run_side_by_side(
         hold.release()
     wait_for_form(fake_slack, opened_view_id(fake_slack, first), timeout=15)
     wait_for_form(fake_slack, opened_view_id(fake_slack, second), timeout=15)
+
+
+def test_a_modal_opens_while_every_worker_thread_waits_on_jira(
+    fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str
+) -> None:
+    """One worker thread, held by a form waiting on Jira: a second /doe still gets its modal at once (its trigger
+    would expire 3 s after the command: the web process opens it, bot/jobs.py `in_web`), and its form follows when
+    the thread is free. Before, the second modal waited for the thread (a burst of 200 expired 55-62 triggers)."""
+    fake_jira.add_issue("KAN-16", "Billing export", issue_type="Story")
+    settings = make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url, doe_worker_threads=1)
+    with AppServer(settings) as server:
+        slack = SlackDriver(app_url=server.url, signing_secret=SIGNING_SECRET, fake_slack=fake_slack)
+        hold = fake_jira.hold("GET", "/issue/KAN-15")
+        try:
+            _, first = slack.command("KAN-15")
+            assert hold.wait_parked(1)  # the only worker thread now waits on Jira
+            _, second = slack.command("KAN-16", user_id="U0APP")
+            second_view = opened_view_id(fake_slack, second)  # while the hold lasts: not behind the worker
+            assert not [c for c in fake_slack.calls_to("views.update") if c.args.get("view_id") == second_view]
+        finally:
+            hold.release()
+        wait_for_form(fake_slack, opened_view_id(fake_slack, first), timeout=15)
+        wait_for_form(fake_slack, second_view, timeout=15)
 
 
 def test_a_step_waiting_on_slack_blocks_no_other(

@@ -60,7 +60,9 @@ def test_metrics_count_a_whole_flow(slack: SlackDriver, fake_slack: FakeSlack, f
     assert _delta(after, before, 'doe_ack_seconds_count{kind="block_actions"}') == 1
     assert _delta(after, before, 'doe_ack_seconds_count{kind="view_submission"}') == 1
     # The work after each ack ran as a step of the job queue: two forms, the preview, the create.
-    assert _delta(after, before, 'doe_step_seconds_count{step="handle_command_doe"}') == 2
+    # each command: its modal opened in the web process, then its form filled by a worker (bot/jobs.py)
+    assert _delta(after, before, 'doe_step_seconds_count{step="open_command_modal"}') == 2
+    assert _delta(after, before, 'doe_step_seconds_count{step="fill_command_form"}') == 2
     assert _delta(after, before, 'doe_step_seconds_count{step="handle_view_task_modal"}') == 1
     assert _delta(after, before, 'doe_step_seconds_count{step="handle_action_approve"}') == 1
     assert _delta(after, before, "doe_step_queue_seconds_count") >= 4

@@ -53,7 +53,9 @@ def after_ack(deps: FlowDeps, *, once: bool = False) -> Callable[[F], F]:
     """Wrap a lazy listener (which must take `body`, `client` and `context`). `once`: drop Slack's re-sends."""
 
     def wrap(step: F) -> F:
-        name = step.__qualname__.split(".")[0]  # the listener factory: handle_action_approve, …
+        # the listener factory (handle_action_approve, …), or the step's own name where a listener has several
+        # (the command's open_command_modal and fill_command_form, bot/listeners/commands.py)
+        name = step.__qualname__.split(".")[0] if step.__name__ == "handler" else step.__name__
 
         @functools.wraps(step)
         def run(**kwargs: Any) -> None:

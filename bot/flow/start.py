@@ -35,8 +35,9 @@ def open_form(
     team_id: str | None,
     trigger_id: str,
     respond: Callable[..., Any],
-) -> None:
-    """Open the loading modal (or the story picker when there is no key), then fill it from Jira."""
+) -> dict[str, Any] | None:
+    """Open the loading modal (or the story picker when there is no key). Returns what filling it from Jira needs
+    (`fill_opened_form`, the command's follow-up on the job queue), or None when there is nothing to fill."""
     draft = Draft(
         story_key=story_key or "",
         conversation=Conversation(
@@ -56,15 +57,23 @@ def open_form(
                 response_type="ephemeral",
                 text=f"Slack didn't let me open the form ({opened}). Please run `{again}` again.",
             )
-            return
+            return None
         draft.conversation.view_id = opened["id"]
         if story_key:
-            load_form(deps, client, draft=draft, view_hash=opened.get("hash"))
-            return
+            # nothing stored yet: the follow-up claims the story and saves the draft, as before any Jira call
+            return {"draft": draft.model_dump(mode="json"), "view_hash": opened.get("hash")}
         try:
             deps.store.save(draft)  # the picker's submission continues with this draft
         except DoeError as exc:
             show_in_modal(client, view_id=draft.conversation.view_id, title="Can't continue", text=exc.user_message)
+        return None
+
+
+def fill_opened_form(deps: FlowDeps, client: WebClient, *, opened: dict[str, Any]) -> None:
+    """The command's follow-up: fill the modal `open_form` opened (its draft and view hash in `opened`)."""
+    draft = Draft.model_validate(opened["draft"])
+    with correlated(draft.id):
+        load_form(deps, client, draft=draft, view_hash=opened.get("view_hash"))
 
 
 def continue_in_modal(

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
+from bot import jobs
 from bot.domain.keys import parse_story_key
 from bot.flow import Actor, FlowDeps, approve, cancel, preview, start
 from bot.flow.background import after_ack
@@ -48,12 +49,13 @@ def handle_action_approve(deps: FlowDeps):
 
 
 def handle_action_edit(deps: FlowDeps):
+    @jobs.in_web  # its trigger expires 3 s after the click: never behind the queue's forms (bot/jobs.py)
     @after_ack(deps, once=True)
-    def handler(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    def open_edit_modal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """Edit: reopen the modal pre-filled with the draft (with this click's trigger_id, so within 3 s)."""
         preview.edit(deps, client, draft_id=_value(body), actor=_actor(body))
 
-    return handler
+    return open_edit_modal
 
 
 def handle_action_cancel(deps: FlowDeps):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext, BoltRequest, Respond
 from slack_sdk import WebClient
 
+from bot import jobs
 from bot.blocks import USAGE
 from bot.domain.keys import is_help, parse_story_key
 from bot.domain.related import looks_like_words
@@ -45,14 +46,15 @@ def ack_command_doe(ack: Ack, body: dict[str, Any], context: BoltContext) -> Non
 
 def handle_command_doe(deps: FlowDeps):
     @after_ack(deps, once=True)
-    def handler(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-        """After the ack: open the modal and load the story, or offer matching stories for words."""
+    def open_command_modal(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+        """Right after the ack, in the web process (its trigger expires in 3 s): open the loading modal, and leave
+        the form to its follow-up; or offer matching stories for words."""
         text = str(body.get("text") or "")
         key = parse_story_key(text)
         if key is None and text.strip():
             find.suggest(deps, text=text, respond=respond)
             return
-        start.open_form(
+        opened = start.open_form(
             deps,
             client,
             story_key=key,
@@ -63,10 +65,17 @@ def handle_command_doe(deps: FlowDeps):
             trigger_id=body["trigger_id"],
             respond=respond,
         )
+        if opened is not None:
+            jobs.then(context, fill_command_form.__name__, opened)
 
-    return handler
+    @after_ack(deps)
+    def fill_command_form(body: dict[str, Any], client: WebClient, context: BoltContext, request: BoltRequest) -> None:
+        """The follow-up, on the job queue: the story and the related issues from Jira, then the form."""
+        start.fill_opened_form(deps, client, opened=jobs.handed_over(request))
+
+    return [jobs.follow_up(fill_command_form), jobs.in_web(open_command_modal)]
 
 
 def register(app: App, deps: FlowDeps) -> None:
     for command in COMMANDS:
-        app.command(command)(ack=ack_command_doe, lazy=[handle_command_doe(deps)])
+        app.command(command)(ack=ack_command_doe, lazy=handle_command_doe(deps))
