@@ -278,6 +278,13 @@ def _code_line(revision: dict[str, Any]) -> str:
     return line + (f" + uncommitted changes in {len(changed)} file(s) under bot/ and templates/" if changed else "")
 
 
+def _load_line(machine: dict[str, Any]) -> str:
+    load = machine.get("load_average_1min") or {}
+    if load.get("before") is None:
+        return ""
+    return f"; load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after (all processes on the host)"
+
+
 def render(report: dict[str, Any]) -> str:
     cfg, doe = report["config"], report["doe_bot"]
     flows, ack = doe["flows"], doe["ack"]
@@ -290,7 +297,7 @@ def render(report: dict[str, Any]) -> str:
         f"doe-bot load benchmark: {cfg['flows']} flows, {load}, "
         f"Jira latency {cfg['jira_latency']:.2f} s, {cfg['workers']} worker(s) x {cfg['threads']} threads, "
         f"{report['machine']['cpus']} CPUs, fakes at nice {cfg.get('fakes_nice', 0)}",
-        _code_line(report.get("revision") or {}),
+        _code_line(report.get("revision") or {}) + _load_line(report["machine"]),
         f"Flows: {flows['ok']}/{cfg['flows']} completed in {doe['wall_seconds']:.1f} s "
         f"({doe['flows_per_second']:.2f} flows/s); failed: {flows['failed']}"
         + (f"; not started: {cfg['flows'] - flows['run']} (overall --timeout)" if flows["run"] < cfg["flows"] else ""),

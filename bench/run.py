@@ -474,6 +474,13 @@ def _flow_loop(args: argparse.Namespace, slack: SlackHost, deadline: float) -> t
     return LoadLoop(total=args.flows, concurrency=args.flows, deadline=deadline, burst=True, at_start=mint), triggers
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def _start_spread(results: list[FlowResult]) -> float | None:
     """From the first command sent to the last (how much "at once" a burst was)."""
     sent = [r.command_sent for r in results if r.command_sent is not None]
@@ -482,6 +489,7 @@ def _start_spread(results: list[FlowResult]) -> float | None:
 
 def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     started_at = datetime.now(UTC)
+    load_before = _load_average()
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
     deadline = time.monotonic() + args.timeout
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -672,7 +680,13 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             "redis_url": redis_url,
             "redis_namespace": namespace,
         },
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": sys.platform,
+            # others' work on the same CPUs (tests, builds) shows here: compare runs with similar figures
+            "load_average_1min": {"before": load_before, "after": _load_average()},
+        },
         "revision": revision(),
         "doe_bot": doe,
         "floor": floor,
