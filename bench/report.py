@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -278,6 +279,36 @@ def _code_line(revision: dict[str, Any]) -> str:
     return line + (f" + uncommitted changes in {len(changed)} file(s) under bot/ and templates/" if changed else "")
 
 
+_BREAKDOWN = (
+    ("doe_step_queue_seconds", "job queue wait"),
+    ("doe_step_seconds", "step"),
+    ("doe_jira_request_seconds", "Jira"),
+    ("doe_slack_request_seconds", "Slack"),
+)
+
+
+def _breakdown_lines(breakdown: dict[str, Any]) -> list[str]:
+    """The app's own timing of each step's parts (from /metrics): where a step's time went."""
+    if not breakdown:
+        return []
+    lines = ["  app-side steps (from /metrics: mean, and the bucket bound p99 falls under):"]
+    for metric, label in _BREAKDOWN:
+        parts = [
+            f"{key or 'all'} {h['mean']:.3f} s (p99 <= {_fmt(h['p99_at_most'])}, n {h['count']})"
+            for key, h in sorted((breakdown.get(metric) or {}).items(), key=lambda kv: -kv[1]["count"])
+        ]
+        if parts:
+            # wrapped between entries only (an entry's own spaces are held together)
+            wrapped = textwrap.wrap(
+                "; ".join(p.replace(" ", "\0") for p in parts),
+                width=118,
+                initial_indent=f"    {label:<15} ",
+                subsequent_indent=" " * 20,
+            )
+            lines += [line.replace("\0", " ") for line in wrapped]
+    return lines
+
+
 def _load_line(machine: dict[str, Any]) -> str:
     load = machine.get("load_average_1min") or {}
     if load.get("before") is None:
@@ -332,6 +363,7 @@ def render(report: dict[str, Any]) -> str:
                 f"    {kind:<20} n {h['count']:>4}  mean {h['mean']:.3f} s  p50 <= {_fmt(h['p50_at_most'])}  "
                 f"p99 <= {_fmt(h['p99_at_most'])}"
             )
+    lines += _breakdown_lines(doe.get("server_breakdown") or {})
     lines += [
         f"  acks >= 3 s: {ack['slow']}   unanswered: {ack['no_answer']}   non-200: {ack['not_200']}"
         + (f"   doe-bot ack p99 / floor ack p99: {ratio:.1f}" if ratio else ""),

@@ -31,7 +31,7 @@ import redis
 
 from bench.fakes_process import FakesProcess, JiraHost, SlackHost
 from bench.flows import Ack, BenchDriver, FlowResult, FlowRunner, LoadLoop, floor_click_message, flow_channel
-from bench.metrics import ack_histogram_delta, scrape_ack_histogram
+from bench.metrics import APP_HISTOGRAMS, histograms_delta, scrape_histograms
 from bench.procs import (
     ROOT,
     HarnessError,
@@ -567,7 +567,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             )
         slack.reset()
         jira.reset_counters()
-        server_ack_before = scrape_ack_histogram(app.url)
+        server_before = scrape_histograms(app.url, APP_HISTOGRAMS)
 
         def flow(index: int) -> FlowResult:
             n = FIRST_STORY + index
@@ -605,7 +605,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         slack_by = slack.calls_by_method()
         all_acks = [a for r in results for a in r.acks]
         redis_figures = draft_sizes(store, namespace, [r.draft_id for r in results if r.draft_id])
-        server_ack = ack_histogram_delta(server_ack_before, scrape_ack_histogram(app.url))
+        server = histograms_delta(server_before, scrape_histograms(app.url, APP_HISTOGRAMS))
         app.stop()
         sample_preview = runner.sample_preview
         doe: dict[str, Any] = {
@@ -615,7 +615,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             "burst_start_spread": _start_spread(results) if args.mode == "burst" else None,
             "per_flow": [per_flow_record(r) for r in sorted(results, key=lambda r: r.index)],
             "ack": ack_figures(all_acks),
-            "server_ack": server_ack,
+            "server_ack": server.pop("doe_ack_seconds", None),
+            # the app's own split of each step's time: queue wait, work, and its Jira and Slack calls
+            "server_breakdown": server,
             "jira": {
                 "total": sum(jira_by.values()),
                 "calls_per_flow": sum(jira_by.values()) / flows_run,

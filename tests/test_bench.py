@@ -91,6 +91,9 @@ def test_bench_burst_with_both_floors(redis_url: str, tmp_path: Path) -> None:
     doe = report["doe_bot"]
     assert [f["ok"] for f in doe["per_flow"]] == [True, True, True]
     assert doe["burst_start_spread"] is not None
+    # the app's own split of the steps' time, from /metrics
+    assert doe["server_breakdown"]["doe_step_queue_seconds"][""]["count"] >= 9  # 3 steps a flow, and follow-ups
+    assert {"get issue", "search", "create issue"} <= set(doe["server_breakdown"]["doe_jira_request_seconds"])
     form_floor = report["form_floor"]
     assert (form_floor["forms"], form_floor["filled"], form_floor["expired_trigger_id"]) == (3, 3, 0)
     assert form_floor["command_to_form"]["n"] == 3
