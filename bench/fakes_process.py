@@ -32,6 +32,10 @@ class SlackHost:
     def new_trigger_id(self) -> str:
         return self._fake.new_trigger_id()
 
+    def new_trigger_ids(self, count: int) -> list[str]:
+        """`count` trigger ids in one call (the burst mints them at its start line; each lives 3 s from now)."""
+        return [self._fake.new_trigger_id() for _ in range(count)]
+
     def new_response_url(self) -> str:
         return self._fake.new_response_url()
 

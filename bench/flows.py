@@ -119,7 +119,8 @@ def choices_for(index: int) -> dict[str, str]:
 
 
 class FlowRunner:
-    """Runs one complete flow: /doe → form → submit → preview → Approve → "Created"."""
+    """Runs one complete flow: /doe → form → submit → preview → Approve → "Created" (or, with `through="form"`,
+    only /doe → form filled: what the form floor is asked for)."""
 
     def __init__(
         self,
@@ -155,20 +156,24 @@ class FlowRunner:
         if answer.body not in ("", None):
             raise _Failed(kind, f"unexpected answer {answer.body[:200]}")
 
-    def run(self, index: int, story_key: str, channel: str) -> FlowResult:
+    def run(
+        self, index: int, story_key: str, channel: str, *, trigger: str | None = None, through: str = "created"
+    ) -> FlowResult:
+        """`trigger`: a trigger id minted for this flow beforehand (the burst mints all of them at the start line,
+        in one call); by default one is minted just before the command is sent, as Slack does."""
         result = FlowResult(index=index, story_key=story_key, channel=channel)
         try:
-            self._steps(result)
+            self._steps(result, trigger=trigger, through=through)
         except _Failed as failed:
             result.failed_step, result.error = failed.step, failed.error
         except Exception as exc:  # noqa: BLE001 - a flow that breaks is counted, never fatal to the run
             result.failed_step, result.error = "harness", f"{type(exc).__name__}: {exc}"
         return result
 
-    def _steps(self, result: FlowResult) -> None:
+    def _steps(self, result: FlowResult, *, trigger: str | None, through: str) -> None:
         slack, driver, channel = self.slack, self.driver, result.channel
         # 1. /doe KAN-x: acked at once; the modal must open with the command's trigger (valid 3 s).
-        trigger = slack.new_trigger_id()
+        trigger = trigger or slack.new_trigger_id()
         result.command_sent = time.time()
         answer, _ = driver.command(result.story_key, channel_id=channel, trigger_id=trigger)
         self._ack(result, "command", answer)
@@ -185,6 +190,8 @@ class FlowRunner:
             title = ((update.args.get("view") or {}).get("title") or {}).get("text")
             raise _Failed("form", f"the modal shows {title!r} instead of the form")
         result.form_at = update.at
+        if through == "form":
+            return
         view = slack.view(view_id)
         if view is None:
             raise _Failed("form", f"view {view_id} is gone")
@@ -214,12 +221,29 @@ class FlowRunner:
 
 
 class LoadLoop:
-    """`concurrency` threads; each takes the next index and runs `work(index)` until `total` are taken."""
+    """Closed loop: `concurrency` threads; each takes the next index and runs `work(index)` until `total` are taken.
 
-    def __init__(self, *, total: int, concurrency: int, deadline: float) -> None:
+    Burst (`burst=True`, open loop): `total` threads, one per index, held at a barrier until every one is ready,
+    then released together, so all `total` first requests leave at once; each `work` then goes on at its own pace
+    (a flow sends its next step when its previous one has completed). `at_start` runs once, in the last thread to
+    reach the barrier, just before they are released (the burst mints its trigger ids there: they live 3 s).
+    """
+
+    def __init__(
+        self,
+        *,
+        total: int,
+        concurrency: int,
+        deadline: float,
+        burst: bool = False,
+        at_start: Callable[[], None] | None = None,
+    ) -> None:
         self.total = total
-        self.concurrency = concurrency
+        self.concurrency = total if burst else concurrency
         self.deadline = deadline  # time.monotonic()
+        self.burst = burst
+        self.at_start = at_start
+        self.released_at: float | None = None  # time.monotonic() the burst was released
         self._next = 0
         self._done = 0
         self._results: list[Any] = []
@@ -245,14 +269,22 @@ class LoadLoop:
     def run(self, work: Callable[[int], Any], *, progress: Callable[[int], None] | None = None) -> list[Any]:
         """Blocks until every index was run (or the deadline stopped new ones); returns the outcomes."""
 
+        threads = max(1, min(self.concurrency, self.total))
+        start_line = threading.Barrier(threads, action=self._release) if self.burst else None
+
         def worker() -> None:
+            if start_line is not None:
+                start_line.wait(timeout=max(1.0, self.deadline - time.monotonic()))
             while (index := self._take()) is not None:
                 outcome = work(index)
                 with self._lock:
                     self._results.append(outcome)
                     self._done += 1
+                if start_line is not None:
+                    return  # one index per thread: no second wave
 
-        threads = max(1, min(self.concurrency, self.total))
+        if start_line is None and self.at_start is not None:
+            self.at_start()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bench-load") as pool:
             futures = [pool.submit(worker) for _ in range(threads)]
             pending = set(futures)
@@ -263,6 +295,11 @@ class LoadLoop:
             for future in futures:
                 future.result()  # a harness bug surfaces here instead of vanishing with its thread
         return self.outcomes()
+
+    def _release(self) -> None:
+        if self.at_start is not None:
+            self.at_start()
+        self.released_at = time.monotonic()
 
 
 def floor_click_message(channel: str, sample: dict[str, Any] | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,13 @@ FLOOR_RATIO_LIMIT = 1.5
 VIEWS_OPEN_P99_LIMIT = 1.0
 JIRA_CALLS_PER_FLOW_LIMIT = 3.0
 REDIS_BYTES_PER_DRAFT_LIMIT = 16 * 1024
+#: command -> form filled p99 over the form floor's, per mode (issue 15)
+FORM_RATIO_LIMIT = {"closed": 1.3, "burst": 1.5}
+SUBMIT_TO_PREVIEW_P99_LIMIT = 1.0
+#: Approve -> "Created" p99 at most one Jira create (the --jira-latency) plus this
+CREATED_OVER_JIRA_LIMIT = 0.3
+CPU_PER_FLOW_OVER_FLOOR_LIMIT = 12.0  # the app's CPU per complete flow over the bare floor's CPU per request
+RSS_PER_PROCESS_LIMIT_MB = 120.0
 
 #: The latency rows of the table: (JSON name, label, FlowResult start field, end field).
 SPANS: tuple[tuple[str, str, str, str], ...] = (
@@ -140,6 +148,7 @@ def targets(report: dict[str, Any]) -> list[Target]:
             f"{flows['expired_trigger_id']} expired_trigger_id",
         )
     )
+    out += _issue15_targets(report)
     jira = report["doe_bot"]["jira"]
     out.append(
         Target(
@@ -169,6 +178,91 @@ def targets(report: dict[str, Any]) -> list[Target]:
     return out
 
 
+def _issue15_targets(report: dict[str, Any]) -> list[Target]:
+    """The form, preview, create, CPU and memory rows (issue 15), each against a floor of the same run or a limit."""
+    cfg, doe = report["config"], report["doe_bot"]
+    flows = doe["flows"]
+    mode = cfg.get("mode", "closed")
+    out: list[Target] = []
+
+    limit = FORM_RATIO_LIMIT[mode]
+    name = f"command -> form filled p99 <= {limit} x form floor ({mode})"
+    form_p99 = flows["command_to_form"]["p99"]
+    form_floor = report.get("form_floor")
+    floor_p99 = form_floor["command_to_form"]["p99"] if form_floor else None
+    if form_p99 is None:
+        out.append(Target(name, False, "no form filled"))
+    elif not floor_p99:
+        out.append(Target(name, None, "no form floor run" if not form_floor else "the form floor filled no form"))
+    else:
+        shown = (
+            f"{_fmt(form_p99)} vs {limit} x {_fmt(floor_p99)} = {_fmt(limit * floor_p99)} "
+            f"(ratio {form_p99 / floor_p99:.1f})"
+        )
+        if form_floor["filled"] < form_floor["forms"]:
+            shown += f"; the form floor filled {form_floor['filled']}/{form_floor['forms']}"
+        out.append(Target(name, form_p99 <= limit * floor_p99, shown))
+
+    preview = flows["submit_to_preview"]
+    out.append(
+        Target(
+            f"submit -> preview posted p99 <= {SUBMIT_TO_PREVIEW_P99_LIMIT:g} s",
+            preview["p99"] is not None and preview["p99"] <= SUBMIT_TO_PREVIEW_P99_LIMIT,
+            f"p99 {_fmt(preview['p99'])} over {preview['n']} flows",
+        )
+    )
+
+    created = flows["approve_to_created"]
+    created_limit = cfg["jira_latency"] + CREATED_OVER_JIRA_LIMIT
+    out.append(
+        Target(
+            f'Approve -> "Created" p99 <= Jira + {CREATED_OVER_JIRA_LIMIT:g} s',
+            created["p99"] is not None and created["p99"] <= created_limit,
+            f"p99 {_fmt(created['p99'])} vs {cfg['jira_latency']:.2f} + {CREATED_OVER_JIRA_LIMIT:g} = "
+            f"{_fmt(created_limit)} over {created['n']} flows",
+        )
+    )
+
+    name = f"app CPU per flow <= {CPU_PER_FLOW_OVER_FLOOR_LIMIT:g} x floor per request"
+    per_flow = cpu_per_flow(report)
+    floor = report.get("floor")
+    floor_per_request = floor["cpu_seconds"] / floor["requests"] if floor and floor["requests"] else None
+    if per_flow is None:
+        out.append(Target(name, False, "no flow completed"))
+    elif not floor_per_request:
+        out.append(Target(name, None, "no floor run" if not floor else "the floor used no measurable CPU"))
+    else:
+        limit_ms = 1000 * CPU_PER_FLOW_OVER_FLOOR_LIMIT * floor_per_request
+        out.append(
+            Target(
+                name,
+                per_flow <= CPU_PER_FLOW_OVER_FLOOR_LIMIT * floor_per_request,
+                f"{1000 * per_flow:.0f} ms vs {CPU_PER_FLOW_OVER_FLOOR_LIMIT:g} x {1000 * floor_per_request:.1f} ms "
+                f"= {limit_ms:.0f} ms (ratio {per_flow / floor_per_request:.1f})",
+            )
+        )
+
+    rss = doe["rss"]
+    largest = max(rss["processes"], key=lambda p: p["peak_rss_mb"], default=None)
+    out.append(
+        Target(
+            f"peak RSS per process <= {RSS_PER_PROCESS_LIMIT_MB:g} MB",
+            largest is not None and largest["peak_rss_mb"] <= RSS_PER_PROCESS_LIMIT_MB,
+            f"largest {largest['peak_rss_mb']:.1f} MB ({largest['role']}), {len(rss['processes'])} processes"
+            if largest
+            else "no process sampled",
+        )
+    )
+    return out
+
+
+def cpu_per_flow(report: dict[str, Any]) -> float | None:
+    """The app's CPU seconds over the measured run per complete flow."""
+    doe = report["doe_bot"]
+    ok = doe["flows"]["ok"]
+    return doe["cpu"]["app_seconds"] / ok if ok else None
+
+
 # -- printing -----------------------------------------------------------------------------------------------------
 
 
@@ -185,14 +279,56 @@ def _code_line(revision: dict[str, Any]) -> str:
     return line + (f" + uncommitted changes in {len(changed)} file(s) under bot/ and templates/" if changed else "")
 
 
+_BREAKDOWN = (
+    ("doe_step_queue_seconds", "job queue wait"),
+    ("doe_step_seconds", "step"),
+    ("doe_jira_request_seconds", "Jira"),
+    ("doe_slack_request_seconds", "Slack"),
+)
+
+
+def _breakdown_lines(breakdown: dict[str, Any]) -> list[str]:
+    """The app's own timing of each step's parts (from /metrics): where a step's time went."""
+    if not breakdown:
+        return []
+    lines = ["  app-side steps (from /metrics: mean, and the bucket bound p99 falls under):"]
+    for metric, label in _BREAKDOWN:
+        parts = [
+            f"{key or 'all'} {h['mean']:.3f} s (p99 <= {_fmt(h['p99_at_most'])}, n {h['count']})"
+            for key, h in sorted((breakdown.get(metric) or {}).items(), key=lambda kv: -kv[1]["count"])
+        ]
+        if parts:
+            # wrapped between entries only (an entry's own spaces are held together)
+            wrapped = textwrap.wrap(
+                "; ".join(p.replace(" ", "\0") for p in parts),
+                width=118,
+                initial_indent=f"    {label:<15} ",
+                subsequent_indent=" " * 20,
+            )
+            lines += [line.replace("\0", " ") for line in wrapped]
+    return lines
+
+
+def _load_line(machine: dict[str, Any]) -> str:
+    load = machine.get("load_average_1min") or {}
+    if load.get("before") is None:
+        return ""
+    return f"; load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after (all processes on the host)"
+
+
 def render(report: dict[str, Any]) -> str:
     cfg, doe = report["config"], report["doe_bot"]
     flows, ack = doe["flows"], doe["ack"]
+    load = (
+        f"burst (all {cfg['flows']} commands at once)"
+        if cfg.get("mode") == "burst"
+        else f"closed loop at concurrency {cfg['concurrency']}"
+    )
     lines = [
-        f"doe-bot load benchmark: {cfg['flows']} flows, concurrency {cfg['concurrency']}, "
+        f"doe-bot load benchmark: {cfg['flows']} flows, {load}, "
         f"Jira latency {cfg['jira_latency']:.2f} s, {cfg['workers']} worker(s) x {cfg['threads']} threads, "
         f"{report['machine']['cpus']} CPUs, fakes at nice {cfg.get('fakes_nice', 0)}",
-        _code_line(report.get("revision") or {}),
+        _code_line(report.get("revision") or {}) + _load_line(report["machine"]),
         f"Flows: {flows['ok']}/{cfg['flows']} completed in {doe['wall_seconds']:.1f} s "
         f"({doe['flows_per_second']:.2f} flows/s); failed: {flows['failed']}"
         + (f"; not started: {cfg['flows'] - flows['run']} (overall --timeout)" if flows["run"] < cfg["flows"] else ""),
@@ -213,6 +349,11 @@ def render(report: dict[str, Any]) -> str:
                 lines.append(_row(f"floor ack, {kind}", floor["ack"][kind]))
     for name, label, _, _ in SPANS:
         lines.append(_row(label, flows[name]))
+    form_floor = report.get("form_floor")
+    if form_floor:
+        lines.append(_row("form floor ack, command", form_floor["ack"]["all"]))
+        lines.append(_row("form floor command -> views.open", form_floor["command_to_views_open"]))
+        lines.append(_row("form floor command -> form filled", form_floor["command_to_form"]))
     ratio = report.get("ack_p99_vs_floor")
     server = doe.get("server_ack")
     if server:
@@ -222,6 +363,7 @@ def render(report: dict[str, Any]) -> str:
                 f"    {kind:<20} n {h['count']:>4}  mean {h['mean']:.3f} s  p50 <= {_fmt(h['p50_at_most'])}  "
                 f"p99 <= {_fmt(h['p99_at_most'])}"
             )
+    lines += _breakdown_lines(doe.get("server_breakdown") or {})
     lines += [
         f"  acks >= 3 s: {ack['slow']}   unanswered: {ack['no_answer']}   non-200: {ack['not_200']}"
         + (f"   doe-bot ack p99 / floor ack p99: {ratio:.1f}" if ratio else ""),
@@ -229,6 +371,25 @@ def render(report: dict[str, Any]) -> str:
         f"  TCP listen-queue overflows on this host during the run: {doe.get('tcp_listen_overflows')}"
         " (each dropped SYN costs its sender >= 1 s)",
     ]
+    if doe.get("burst_start_spread") is not None:
+        lines.append(
+            f"  burst: the {flows['run']} commands left within {doe['burst_start_spread']:.3f} s of each other"
+        )
+    if form_floor:
+        failed = ", ".join(f"{n} at {step}" for step, n in sorted(form_floor["failures_by_step"].items()))
+        lines.append(
+            f"  form floor: {form_floor['filled']}/{form_floor['forms']} forms filled in "
+            f"{form_floor['wall_seconds']:.1f} s"
+            + (f" (failed: {failed})" if failed else "")
+            + f", CPU {1000 * form_floor['cpu_seconds_per_form']:.1f} ms per form, "
+            f"peak RSS {form_floor['rss']['max_process_mb']:.1f} MB per process, "
+            f"Jira calls per form {form_floor['jira_calls_per_form']:.2f}"
+            + (
+                f", burst spread {form_floor['burst_start_spread']:.3f} s"
+                if cfg.get("mode") == "burst" and form_floor.get("burst_start_spread") is not None
+                else ""
+            )
+        )
     if floor:
         lines.append(
             f"  floor: {floor['requests']} requests in {floor['wall_seconds']:.1f} s, "
@@ -262,8 +423,8 @@ def render(report: dict[str, Any]) -> str:
     cpu = doe["cpu"]
     acks_sent = max(1, ack["all"]["n"])
     lines.append(
-        f"CPU over the run: app {cpu['app_seconds']:.1f} s ({1000 * cpu['app_seconds'] / max(1, flows['run']):.0f} ms "
-        f"per flow, {1000 * cpu['app_seconds'] / acks_sent:.1f} ms per request), load driver "
+        f"CPU over the run: app {cpu['app_seconds']:.1f} s ({1000 * cpu['app_seconds'] / max(1, flows['ok']):.0f} ms "
+        f"per complete flow, {1000 * cpu['app_seconds'] / acks_sent:.1f} ms per request), load driver "
         f"{cpu['harness_seconds']:.1f} s, fakes (own process) {cpu.get('fakes_seconds', 0.0):.1f} s, "
         f"wall {wall:.1f} s, {report['machine']['cpus']} CPUs"
     )
@@ -291,5 +452,5 @@ def render_targets(report: dict[str, Any]) -> list[str]:
     out = []
     for t in report["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[t["pass"]]
-        out.append(f"  {verdict}  {t['name']:<38}{t['value']}")
+        out.append(f"  {verdict}  {t['name']:<56}{t['value']}")
     return out

@@ -1,7 +1,10 @@
-"""Load benchmark: N complete /doe flows at concurrency C against `doe-bot serve`, then the same commands and
-clicks against a bare Bolt app (the floor). Prints the figures and the targets; writes JSON to bench/results/.
+"""Load benchmark: N complete /doe flows against `doe-bot serve`, closed loop at concurrency C (the default) or all
+N at once (`--burst`); the same commands against the form floor (an async Bolt app that only fills the form) and the
+same commands and clicks against a bare Bolt app (the floor). Prints the figures and the targets; writes JSON to
+bench/results/.
 
-    .venv/bin/python -m bench.run --flows 200 --concurrency 50 --jira-latency 0.8 --workers 1
+    .venv/bin/python -m bench.run --flows 200 --concurrency 50 --jira-latency 0.8
+    .venv/bin/python -m bench.run --burst --flows 200 --jira-latency 0.8
 
 Everything runs on 127.0.0.1: the fake Slack and Jira in this process, the app and the floor as gunicorn
 subprocesses, and a Redis that must answer on loopback. Exit code 0 whatever the targets say; 2 when the harness
@@ -28,7 +31,7 @@ import redis
 
 from bench.fakes_process import FakesProcess, JiraHost, SlackHost
 from bench.flows import Ack, BenchDriver, FlowResult, FlowRunner, LoadLoop, floor_click_message, flow_channel
-from bench.metrics import ack_histogram_delta, scrape_ack_histogram
+from bench.metrics import APP_HISTOGRAMS, histograms_delta, scrape_histograms
 from bench.procs import (
     ROOT,
     HarnessError,
@@ -56,7 +59,15 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--flows", type=int, default=200, help="complete flows to run (default 200)")
-    parser.add_argument("--concurrency", type=int, default=50, help="flows in flight at once (default 50)")
+    parser.add_argument("--concurrency", type=int, default=50, help="closed loop: flows in flight at once (default 50)")
+    parser.add_argument(
+        "--mode",
+        choices=("closed", "burst"),
+        default="closed",
+        help="closed: C threads, each one flow after another (default); burst: all N commands sent at once, each "
+        "flow then going on as its previous step completes (--concurrency is not used)",
+    )
+    parser.add_argument("--burst", dest="mode", action="store_const", const="burst", help="the same as --mode burst")
     parser.add_argument("--jira-latency", type=float, default=0.8, help="seconds added to every Jira request")
     parser.add_argument(
         "--workers",
@@ -78,7 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="nice value of the fakes' process (default 10; 0 to share the CPUs evenly): they stand for Slack and "
         "Jira, which do not run on the app's CPUs",
     )
-    parser.add_argument("--no-floor", action="store_true", help="skip the bare-Bolt floor run")
+    parser.add_argument("--no-floor", action="store_true", help="skip both floor runs (bare Bolt and the form floor)")
+    parser.add_argument("--no-form-floor", action="store_true", help="skip the form floor run")
     parser.add_argument("--json", type=Path, help="also write the JSON report to this path")
     parser.add_argument("--quiet", action="store_true", help="no progress; print only the targets")
     parser.add_argument("--step-timeout", type=float, default=60.0, help="seconds to wait for each flow step")
@@ -318,8 +330,12 @@ def run_floor(
 
         started = time.monotonic()
         acks: list[Ack] = []
+        # The same load as doe-bot's: C threads in a closed loop, or (burst) all N commands at once, then all N
+        # clicks at once.
         for name, work in (("commands", command), ("clicks", click)):
-            loop = LoadLoop(total=args.flows, concurrency=args.concurrency, deadline=deadline)
+            loop = LoadLoop(
+                total=args.flows, concurrency=args.concurrency, deadline=deadline, burst=args.mode == "burst"
+            )
             acks += loop.run(work, progress=lambda done, n=name: progress.every(5, f"floor {n}: {done}/{args.flows}"))
         wall = time.monotonic() - started
         sampler.stop()
@@ -336,8 +352,144 @@ def run_floor(
     }
 
 
+def run_form_floor(
+    *,
+    args: argparse.Namespace,
+    slack: SlackHost,
+    jira: JiraHost,
+    secret: str,
+    stamp: str,
+    deadline: float,
+    progress: Progress,
+) -> dict[str, Any] | None:
+    """The form floor (bench/form_floor_app.py) under doe-bot's command load: command → loading modal → the story
+    and the related-issues search from the fake Jira → the form filled; nothing after it."""
+    if time.monotonic() >= deadline:
+        progress.say("overall time is up: form floor skipped")
+        return None
+    port = free_port()
+    floor = ServerProcess(
+        "form floor app",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "aiohttp.GunicornWebWorker",
+            "-w",
+            str(args.workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+            "bench.form_floor_app:web_app",
+        ],
+        env=clean_environment(
+            {
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": secret,
+                "SLACK_API_URL": slack.url(),
+                "JIRA_URL": jira.url(),
+                "JIRA_EMAIL": JIRA_EMAIL,
+                "JIRA_API_TOKEN": JIRA_TOKEN,
+                "PYTHONPATH": str(ROOT),
+            }
+        ),
+        port=port,
+        log_path=RESULTS / "logs" / f"{stamp}-form-floor.log",
+    )
+    progress.say(f"form floor: starting the async Bolt app on port {port} ({args.workers} worker(s))")
+    floor.start(health_path="/healthz")
+    try:
+        driver = BenchDriver(app_url=floor.url, signing_secret=secret, fake_slack=slack, http_timeout=args.step_timeout)
+        runner = FlowRunner(
+            driver=driver, slack=slack, jira=jira, step_timeout=args.step_timeout, run_deadline=lambda: deadline
+        )
+        # Warm-up (not measured): one form per worker process, at once, so that most of them see a first request.
+        warm_loop = LoadLoop(total=args.workers, concurrency=args.workers, deadline=deadline)
+        warm = warm_loop.run(lambda i: runner.run(i, f"KAN-{FIRST_STORY - 1}", flow_channel(0), through="form"))
+        if not all(w.ok for w in warm):
+            failed = next(w for w in warm if not w.ok)
+            raise HarnessError(
+                f"the form floor's warm-up failed at {failed.failed_step}: {failed.error}\n"
+                f"its log ({floor.log_path}) ends:\n{floor.log_tail()}"
+            )
+        jira.reset_counters()
+        sampler = MemorySampler(master=floor.pid).start()
+        sampler.mark()
+        loop, triggers = _flow_loop(args, slack, deadline)
+
+        def form(index: int) -> FlowResult:
+            n = FIRST_STORY + index
+            trigger = triggers[index] if triggers else None
+            return runner.run(n, f"KAN-{n}", flow_channel(n), trigger=trigger, through="form")
+
+        started = time.monotonic()
+        results: list[FlowResult] = loop.run(
+            form, progress=lambda done: progress.every(5, f"form floor: {done}/{args.flows} forms")
+        )
+        wall = time.monotonic() - started
+        sampler.stop()
+        jira_by = jira.calls_by_template()
+    finally:
+        floor.stop()
+    rss = sampler.report()
+    flows = flow_figures(results)
+    cpu = sum(p["cpu_seconds"] for p in rss["processes"])
+    return {
+        "forms": len(results),
+        "filled": flows["ok"],
+        "failures_by_step": flows["failures_by_step"],
+        "failure_examples": flows["failure_examples"],
+        "expired_trigger_id": flows["expired_trigger_id"],
+        "wall_seconds": wall,
+        "burst_start_spread": _start_spread(results),
+        "ack": ack_figures([a for r in results for a in r.acks]),
+        "command_to_views_open": flows["command_to_views_open"],
+        "command_to_form": flows["command_to_form"],
+        "jira_calls_per_form": sum(jira_by.values()) / max(1, len(results)),
+        "jira_by_endpoint_per_form": {k: v / max(1, len(results)) for k, v in jira_by.items()},
+        "rss": rss,
+        "cpu_seconds": cpu,
+        "cpu_seconds_per_form": cpu / max(1, flows["ok"]),
+        "log": str(floor.log_path),
+    }
+
+
+def _flow_loop(args: argparse.Namespace, slack: SlackHost, deadline: float) -> tuple[LoadLoop, list[str]]:
+    """The measured loop, closed or burst. A burst's trigger ids (valid 3 s) are minted in one call at its start
+    line, as all its threads are released: minted one by one before that, the first ones would age while the
+    last threads start; minted in each thread after it, 200 calls to the fakes would spread the start."""
+    triggers: list[str] = []
+    if args.mode != "burst":
+        return LoadLoop(total=args.flows, concurrency=args.concurrency, deadline=deadline), triggers
+
+    def mint() -> None:
+        triggers[:] = slack.new_trigger_ids(args.flows)
+
+    return LoadLoop(total=args.flows, concurrency=args.flows, deadline=deadline, burst=True, at_start=mint), triggers
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _start_spread(results: list[FlowResult]) -> float | None:
+    """From the first command sent to the last (how much "at once" a burst was)."""
+    sent = [r.command_sent for r in results if r.command_sent is not None]
+    return max(sent) - min(sent) if sent else None
+
+
 def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     started_at = datetime.now(UTC)
+    load_before = _load_average()
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
     deadline = time.monotonic() + args.timeout
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -357,6 +509,14 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     try:
         seed_stories(jira, FIRST_STORY - 1, FIRST_STORY - 1 + args.flows)
         jira.set_latency(args.jira_latency)
+        form_floor = None
+        if not (args.no_floor or args.no_form_floor):
+            # Before doe-bot: the form floor only reads, so doe-bot then finds the stories as they were seeded (after
+            # doe-bot each story has its DevOps task linked, and the form floor's search would carry it back).
+            form_floor = run_form_floor(
+                args=args, slack=slack, jira=jira, secret=secret, stamp=stamp, deadline=deadline, progress=progress
+            )
+            slack.reset()
         port = free_port()
         app = ServerProcess(
             "doe-bot",
@@ -407,14 +567,17 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             )
         slack.reset()
         jira.reset_counters()
-        server_ack_before = scrape_ack_histogram(app.url)
+        server_before = scrape_histograms(app.url, APP_HISTOGRAMS)
 
         def flow(index: int) -> FlowResult:
             n = FIRST_STORY + index
-            return runner.run(n, f"KAN-{n}", flow_channel(n))
+            return runner.run(n, f"KAN-{n}", flow_channel(n), trigger=triggers[index] if triggers else None)
 
-        progress.say(f"running {args.flows} flows at concurrency {args.concurrency}")
-        loop = LoadLoop(total=args.flows, concurrency=args.concurrency, deadline=deadline)
+        if args.mode == "burst":
+            progress.say(f"running {args.flows} flows, all {args.flows} commands at once (burst)")
+        else:
+            progress.say(f"running {args.flows} flows at concurrency {args.concurrency}")
+        loop, triggers = _flow_loop(args, slack, deadline)
         sampler.mark()
         overflows = listen_overflows()
         harness_cpu = time.process_time()
@@ -442,16 +605,19 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         slack_by = slack.calls_by_method()
         all_acks = [a for r in results for a in r.acks]
         redis_figures = draft_sizes(store, namespace, [r.draft_id for r in results if r.draft_id])
-        server_ack = ack_histogram_delta(server_ack_before, scrape_ack_histogram(app.url))
+        server = histograms_delta(server_before, scrape_histograms(app.url, APP_HISTOGRAMS))
         app.stop()
         sample_preview = runner.sample_preview
         doe: dict[str, Any] = {
             "wall_seconds": wall,
             "flows_per_second": sum(1 for r in results if r.ok) / wall if wall > 0 else 0.0,
             "flows": flow_figures(results),
+            "burst_start_spread": _start_spread(results) if args.mode == "burst" else None,
             "per_flow": [per_flow_record(r) for r in sorted(results, key=lambda r: r.index)],
             "ack": ack_figures(all_acks),
-            "server_ack": server_ack,
+            "server_ack": server.pop("doe_ack_seconds", None),
+            # the app's own split of each step's time: queue wait, work, and its Jira and Slack calls
+            "server_breakdown": server,
             "jira": {
                 "total": sum(jira_by.values()),
                 "calls_per_flow": sum(jira_by.values()) / flows_run,
@@ -506,7 +672,8 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         "started_at": started_at.isoformat(),
         "config": {
             "flows": args.flows,
-            "concurrency": args.concurrency,
+            "mode": args.mode,
+            "concurrency": args.flows if args.mode == "burst" else args.concurrency,
             "jira_latency": args.jira_latency,
             "fakes_nice": args.fakes_nice,
             "workers": args.workers,
@@ -515,10 +682,17 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             "redis_url": redis_url,
             "redis_namespace": namespace,
         },
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": sys.platform,
+            # others' work on the same CPUs (tests, builds) shows here: compare runs with similar figures
+            "load_average_1min": {"before": load_before, "after": _load_average()},
+        },
         "revision": revision(),
         "doe_bot": doe,
         "floor": floor,
+        "form_floor": form_floor,
         "ack_p99_vs_floor": (
             doe["ack"]["all"]["p99"] / floor["ack"]["all"]["p99"]
             if floor and floor["ack"]["all"]["p99"] and doe["ack"]["all"]["p99"] is not None
