@@ -261,6 +261,14 @@ def seed_stories(jira: JiraHost, first: int, last: int) -> None:
         )
 
 
+def gunicorn_command(app: str, worker: list[str], workers: int, port: int) -> list[str]:
+    """A floor served by gunicorn on loopback: its worker class (and threads), as many processes as doe-bot's."""
+    return [
+        sys.executable, "-m", "gunicorn", *worker, "-w", str(workers), "-b", f"127.0.0.1:{port}",
+        "--timeout", "60", "--keep-alive", "5", "--log-level", "warning", app,
+    ]  # fmt: skip
+
+
 def run_floor(
     *,
     args: argparse.Namespace,
@@ -277,26 +285,7 @@ def run_floor(
     port = free_port()
     floor = ServerProcess(
         "floor app",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "gthread",
-            "--threads",
-            str(HTTP_THREADS),
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "--keep-alive",
-            "5",
-            "--log-level",
-            "warning",
-            "bench.floor_app:wsgi",
-        ],
+        gunicorn_command("bench.floor_app:wsgi", ["-k", "gthread", "--threads", str(HTTP_THREADS)], args.workers, port),
         env=clean_environment(
             {
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -370,24 +359,7 @@ def run_form_floor(
     port = free_port()
     floor = ServerProcess(
         "form floor app",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "aiohttp.GunicornWebWorker",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "--keep-alive",
-            "5",
-            "--log-level",
-            "warning",
-            "bench.form_floor_app:web_app",
-        ],
+        gunicorn_command("bench.form_floor_app:web_app", ["-k", "aiohttp.GunicornWebWorker"], args.workers, port),
         env=clean_environment(
             {
                 "SLACK_BOT_TOKEN": BOT_TOKEN,

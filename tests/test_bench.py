@@ -19,13 +19,26 @@ from tests.fakes.fake_slack import FakeSlack
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_bench(redis_url: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench.run ARGS --quiet --json OUT` on this Redis; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", *args, "--quiet", "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
 def test_bench_runs_a_few_flows_and_reports_them(redis_url: str, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
+    result = run_bench(
+        redis_url,
+        out,
+        *[
             "--flows",
             "3",
             "--concurrency",
@@ -39,17 +52,8 @@ def test_bench_runs_a_few_flows_and_reports_them(redis_url: str, tmp_path: Path)
             # loaded again by a second process during the 3 measured flows
             "--app-env",
             "DOE_WORKER_PROCESSES=1",
-            "--quiet",
-            "--json",
-            str(out),
         ],
-        cwd=ROOT,
-        env={**os.environ, "REDIS_URL": redis_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(out.read_text())
     doe = report["doe_bot"]
     assert [f["ok"] for f in doe["per_flow"]] == [True, True, True]
@@ -61,31 +65,10 @@ def test_bench_runs_a_few_flows_and_reports_them(redis_url: str, tmp_path: Path)
 def test_bench_burst_with_both_floors(redis_url: str, tmp_path: Path) -> None:
     """--burst: every command leaves at once; the bare floor and the form floor get the same burst."""
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--burst",
-            "--flows",
-            "3",
-            "--jira-latency",
-            "0",
-            "--workers",
-            "1",
-            "--app-env",
-            "DOE_WORKER_PROCESSES=1",
-            "--quiet",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "REDIS_URL": redis_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = run_bench(
+        redis_url, out, "--burst", "--flows", "3", "--jira-latency", "0", "--workers", "1",
+        "--app-env", "DOE_WORKER_PROCESSES=1",
+    )  # fmt: skip
     report = json.loads(out.read_text())
     assert report["config"]["mode"] == "burst"
     doe = report["doe_bot"]
