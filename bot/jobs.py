@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -148,6 +149,8 @@ class QueueLazyListenerRunner(LazyListenerRunner):
         self.actor = actor
         self.fallback = fallback
         self._functions: dict[str, Callable[..., None]] = {}
+        self._in_flight = 0  # submitted to Bolt's executor, not yet sent (or run) there
+        self._settled = threading.Condition()
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         if request.context.get(NO_STEP):  # the ack answered the request itself: no step follows
@@ -156,10 +159,27 @@ class QueueLazyListenerRunner(LazyListenerRunner):
         self._functions[name] = function
         if name in _FOLLOW_UPS:
             return
-        if name in _IN_WEB:
-            self.fallback.executor.submit(self._in_web, function, request)
-            return
-        self.fallback.executor.submit(self._send, function, request)
+        self._submit(self._in_web if name in _IN_WEB else self._send, function, request)
+
+    def _submit(self, task: Callable[[Callable[..., None], BoltRequest], None], *args: Any) -> None:
+        with self._settled:
+            self._in_flight += 1
+
+        def run() -> None:
+            try:
+                task(*args)
+            finally:
+                with self._settled:
+                    self._in_flight -= 1
+                    self._settled.notify_all()
+
+        self.fallback.executor.submit(run)
+
+    def wait_sent(self, timeout: float) -> bool:
+        """Until every step started so far was sent to the queue (or, in-web or without a queue, has run);
+        False when `timeout` seconds pass first. A request acked just before this call is then in Redis."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._in_flight == 0, timeout=timeout)
 
     def _in_web(self, function: Callable[..., None], request: BoltRequest) -> None:
         self.fallback.run(function, request)

@@ -21,7 +21,7 @@ import yaml
 
 from bot.app import build_store, build_web_app, build_worker
 from bot.gateways.draft_store import RedisDraftStore
-from bot.jobs import POLL_MS, QUEUE
+from bot.jobs import POLL_MS, QUEUE, QueueLazyListenerRunner
 from bot.settings import Settings, load_settings
 from bot.web import SlackWSGI
 from tests.fakes.fake_jira import FakeJira
@@ -169,8 +169,11 @@ class AppServer:
         return self
 
     def drain(self, timeout: float = 10.0) -> None:
-        """Until every step sent to the job queue has run."""
+        """Until every step started by a request answered so far has been sent to the job queue and has run."""
         assert self.broker is not None
+        runner = self.bolt.listener_runner.lazy_listener_runner
+        assert isinstance(runner, QueueLazyListenerRunner)
+        assert runner.wait_sent(timeout), f"steps not sent to the queue within {timeout}s"
         self.broker.join(QUEUE, timeout=int(timeout * 1000))
         self.worker.join()
 

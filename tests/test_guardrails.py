@@ -200,9 +200,11 @@ def test_second_command_points_to_the_draft_in_flight(
     open_form(slack, fake_slack, user_id="U0APP", user_name="arjun")
 
 
-def test_closing_the_form_frees_the_story(slack: SlackDriver, fake_slack: FakeSlack) -> None:
+def test_closing_the_form_frees_the_story(slack: SlackDriver, fake_slack: FakeSlack, app_server) -> None:
     view = open_form(slack, fake_slack)
     slack.close(view)
+    app_server.drain()  # the close is a step after the ack, like every other
+    assert app_server.store.get(view["private_metadata"]) is None
     view2 = open_form(slack, fake_slack, user_id="U0APP")
     assert view2["id"] != view["id"]
 
