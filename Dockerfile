@@ -4,14 +4,16 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    DOE_TEMPLATES_DIR=/app/templates \
+    MALLOC_ARENA_MAX=2 \
     PORT=3000
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY templates ./templates
-RUN pip install . && useradd --system --uid 10001 doe
+# Installed in place, so the app finds its bundled templates beside bot/ (as in a checkout) and renders them
+# without the sandbox that DOE_TEMPLATES_DIR's templates get (bot/templating.py).
+RUN pip install -e . && useradd --system --uid 10001 doe
 USER doe
 
 EXPOSE 3000

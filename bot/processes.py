@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 #: How long the worker processes get to finish their steps on SIGTERM.
 WORKER_SHUTDOWN_SECONDS = 30
 RESTART_DELAY_SECONDS = 1.0
+#: glibc's malloc arenas for the children unless the environment sets its own: by default a process with many
+#: threads gets up to 8 per CPU, and each arena keeps its freed memory. Two keep a 128-thread worker process's peak
+#: RSS about 12 MB lower at a burst of 200 flows (bench/README.md, issue 15) at no measurable CPU cost.
+MALLOC_ARENAS = "2"
 
 
 def _die_with_parent() -> None:
@@ -37,6 +41,11 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         pass
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: this one's, MALLOC_ARENA_MAX defaulted (glibc reads it at start-up)."""
+    return {"MALLOC_ARENA_MAX": MALLOC_ARENAS} | dict(os.environ) | extra
 
 
 def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -55,7 +64,7 @@ def worker_env(threads: int) -> dict[str, str]:
     """dramatiq reads these from the environment: how long an idle worker waits before it looks for jobs again,
     and how many jobs a process takes at once (no more than it has threads for, so that a busy process never
     sits on jobs another process could start now)."""
-    return {**os.environ, "dramatiq_worker_timeout": str(POLL_MS), "dramatiq_queue_prefetch": str(threads)}
+    return child_env(dramatiq_worker_timeout=str(POLL_MS), dramatiq_queue_prefetch=str(threads))
 
 
 def run_worker(*, processes: int, threads: int) -> None:
@@ -66,7 +75,7 @@ def run_worker(*, processes: int, threads: int) -> None:
 def serve_with_workers(*, web: list[str], processes: int, threads: int) -> int:
     """Run the web command and the worker processes until the web processes stop; returns their exit code."""
     stopping = threading.Event()
-    web_proc = _start(web, {**os.environ, "DOE_WORKER_PROCESSES": "0"})
+    web_proc = _start(web, child_env(DOE_WORKER_PROCESSES="0"))
     workers = [_start(worker_command_line(processes=processes, threads=threads), worker_env(threads))]
 
     def forward(signum: int, frame: FrameType | None) -> None:

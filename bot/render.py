@@ -11,27 +11,27 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Environment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
 from bot.domain.task import TaskContext, utf16_units
 from bot.starter import render_starter_file
 from bot.templating import (
     DEFAULT_TEMPLATES_DIR,
+    RenderCache,
     compile_all,
     render_template,
-    sandboxed_environment,
+    template_environment,
     template_values,
 )
 
 #: Where the bundled templates live (top level of the repository / image).
 DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
-RENDER_CACHE_SIZE = 256
+#: How much rendered description text a process keeps (RenderCache): 8 M characters, 256 to 4,000 descriptions.
+DESCRIPTIONS_MAX_CHARS = 8_000_000
 #: Jira's limit on a description (the field is a Java string: UTF-16 code units), and the room kept below it: a
 #: description longer than DESCRIPTION_BUDGET is rendered again with `brief` on (the partials leave out the snippets
 #: the starter files and the linked docs carry), so the worst case stays DESCRIPTION_MARGIN under the limit.
@@ -83,8 +83,8 @@ def _finalize(value: Any) -> Any:
     return jira_escape(value)
 
 
-def make_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
-    return sandboxed_environment(
+def make_environment(templates_dir: Path | None = None) -> Environment:
+    return template_environment(
         templates_dir or DEFAULT_TEMPLATES_DIR,
         filters={"code": jira_code, "inline": jira_inline, "jira": jira_escape},
         finalize=_finalize,
@@ -186,8 +186,7 @@ class TaskRenderer:
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
         self._env = make_environment(self.templates_dir)
-        self._cache: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
+        self._descriptions: RenderCache[str] = RenderCache(max_chars=DESCRIPTIONS_MAX_CHARS, size=len)
         if not (self.templates_dir / DESCRIPTION_TEMPLATE).is_file():
             raise TemplatesError(
                 f"templates not found: {self.templates_dir} has no {DESCRIPTION_TEMPLATE} (set DOE_TEMPLATES_DIR)"
@@ -203,21 +202,14 @@ class TaskRenderer:
     def render_description(self, context: TaskContext) -> str:
         """Rendered once per distinct context in this process: the preview and the Approve that follows it on
         the same instance share one rendering (a few ms of CPU each)."""
-        cache_key = context.model_dump_json()
-        with self._lock:
-            cached = self._cache.get(cache_key)
-            if cached is not None:
-                self._cache.move_to_end(cache_key)
-                return cached
+        return self._descriptions.get(context.model_dump_json(), lambda: self._fitted(context))
+
+    def _fitted(self, context: TaskContext) -> str:
         text = self._render(context, brief=False)
         if utf16_units(text) > DESCRIPTION_BUDGET:
             text = self._render(context, brief=True)
         if utf16_units(text) > JIRA_DESCRIPTION_MAX:
             text = _cut_to_fit(text, JIRA_DESCRIPTION_MAX)
-        with self._lock:
-            self._cache[cache_key] = text
-            while len(self._cache) > RENDER_CACHE_SIZE:
-                self._cache.popitem(last=False)
         return text
 
     def _render(self, context: TaskContext, *, brief: bool) -> str:

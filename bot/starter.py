@@ -29,8 +29,9 @@ Component order), ``component_specs`` ({id: ComponentSpec}; a static site added 
 
 Safety, as for the description:
 
-- The environment is sandboxed (ImmutableSandboxedEnvironment) and uses StrictUndefined, so a template cannot reach
-  Python internals and a typo fails loudly; autoescape is off since no output is HTML.
+- An operator's templates run sandboxed (ImmutableSandboxedEnvironment; the bundled ones, shipped and tested with
+  this code, do not: bot/templating.py says why), all with StrictUndefined, so a typo fails loudly; autoescape is off
+  since no output is HTML.
 - Story text is data. Templates only print slugs, numbers and fixed values from the TaskContext; wherever free text
   (the story's key or summary) appears it goes through the filter made for the place it lands: ``yaml_str`` (a
   double-quoted YAML scalar), ``json_str`` (a JSON string), ``hcl_str`` (an HCL string with ``${`` / ``%{`` escaped),
@@ -49,15 +50,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Environment, TemplateError
 
 from bot.domain.task import StarterFile, TaskContext
 from bot.templating import (
     DEFAULT_TEMPLATES_DIR,
+    RenderCache,
     compile_all,
     render_template,
-    sandboxed_environment,
+    template_environment,
     template_values,
 )
 
@@ -69,6 +70,9 @@ TEMPLATE_SUFFIX = ".jinja"
 #: Each rendered file must be smaller than this (Slack snippets and Jira attachments stay small; a template loop
 #: that runs away fails here instead of producing megabytes).
 STARTER_FILE_MAX_BYTES = 100 * 1024
+#: How much rendered starter-file text a process keeps (RenderCache): 16 M characters, about 180 tasks of 90 KB, the
+#: drafts a burst of 200 `/doe` has between preview and Approve.
+RENDERED_FILES_MAX_CHARS = 16_000_000
 #: How much of a free-text value a comment or annotation keeps.
 FREE_TEXT_MAX_CHARS = 200
 #: Folder of the per-component templates inside the starter folder.
@@ -184,8 +188,8 @@ def shell_word(value: Any) -> str:
     return shlex.quote(_one_line(value))
 
 
-def make_starter_environment(templates_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
-    return sandboxed_environment(
+def make_starter_environment(templates_dir: Path | None = None) -> Environment:
+    return template_environment(
         (templates_dir or DEFAULT_TEMPLATES_DIR) / STARTER_DIR,
         filters={
             "yaml_str": yaml_str,
@@ -228,6 +232,9 @@ class StarterRenderer:
         self._env = make_starter_environment(self.templates_dir)
         self._names = sorted(self._env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIX)))
         compile_all(self._env, self._names, error=StarterTemplatesError, what="starter template")
+        self._rendered: RenderCache[dict[str, str]] = RenderCache(
+            max_chars=RENDERED_FILES_MAX_CHARS, size=lambda files: sum(map(len, files.values()))
+        )
 
     def templates_for(self, context: TaskContext) -> dict[str, str]:
         """{output path: template name} for the context's cloud, CI and monitoring choices and its components."""
@@ -283,6 +290,12 @@ class StarterRenderer:
         return text
 
     def render(self, context: TaskContext) -> dict[str, str]:
+        """Every starter file of the task, rendered once per distinct context in this process (RenderCache): the
+        description's excerpts at the preview and the attachments at Approve share one rendering (a copy of it is
+        returned)."""
+        return dict(self._rendered.get(context.model_dump_json(), lambda: self._render_all(context)))
+
+    def _render_all(self, context: TaskContext) -> dict[str, str]:
         chosen = self.templates_for(context)
         values = self._values(context, chosen)
         files = {path: self._render_file(path, name, values) for path, name in sorted(chosen.items())}
@@ -291,11 +304,9 @@ class StarterRenderer:
         return files
 
     def render_one(self, context: TaskContext, path: str) -> str | None:
-        """One starter file, exactly as render() makes it, or None when the task has no file at `path`."""
-        chosen = self.templates_for(context)
-        if path not in chosen:
-            return None
-        return self._render_file(path, chosen[path], self._values(context, chosen))
+        """One starter file, exactly as render() makes it (from its rendering of them all), or None when the task
+        has no file at `path`."""
+        return self._rendered.get(context.model_dump_json(), lambda: self._render_all(context)).get(path)
 
 
 def starter_components(context: TaskContext) -> list[str]:

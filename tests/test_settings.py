@@ -223,3 +223,13 @@ def test_serve_options_come_from_the_command_line_else_the_settings(
     if workers == "cpus":
         workers = cpu_count()
     assert _serve_options(args, settings) == {"host": host, "port": port, "workers": workers, "threads": threads}
+
+
+def test_serves_children_get_two_malloc_arenas_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.processes import child_env, worker_env
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert child_env(DOE_WORKER_PROCESSES="0")["MALLOC_ARENA_MAX"] == "2"
+    assert worker_env(8)["MALLOC_ARENA_MAX"] == "2" and worker_env(8)["dramatiq_queue_prefetch"] == "8"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert child_env()["MALLOC_ARENA_MAX"] == "4"

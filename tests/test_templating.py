@@ -1,16 +1,22 @@
-"""The one sandboxed Jinja environment both renderers are built on (bot/templating.py)."""
+"""The Jinja environment both renderers are built on (bot/templating.py): the same settings for both, the sandbox for
+an operator's templates, and one rendering per context."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
-from jinja2 import StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Environment, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from bot.render import make_environment
-from bot.starter import make_starter_environment
+from bot.domain.models import CIPlatform, Cloud, MonitoringStack
+from bot.render import TaskRenderer, make_environment
+from bot.starter import StarterRenderer, list_starter_files, make_starter_environment
+from bot.templating import DEFAULT_TEMPLATES_DIR, RenderCache
+from tests.test_starter_files import make_context
 
-
-@pytest.mark.parametrize(
+ENVIRONMENTS = pytest.mark.parametrize(
     ("make", "filters"),
     [
         (make_environment, {"code", "inline", "jira"}),
@@ -18,11 +24,71 @@ from bot.starter import make_starter_environment
     ],
     ids=["description", "starter"],
 )
-def test_both_environments_are_the_same_sandbox(make, filters) -> None:
-    env = make()
-    assert isinstance(env, ImmutableSandboxedEnvironment)
-    assert env.undefined is StrictUndefined
-    assert (env.autoescape, env.auto_reload) == (False, False)
-    assert (env.trim_blocks, env.lstrip_blocks, env.keep_trailing_newline) == (True, True, True)
-    assert filters <= set(env.filters)
-    assert env.finalize is not None
+
+
+@pytest.fixture(scope="module")
+def copied_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled templates copied elsewhere, as a team starts its own (DOE_TEMPLATES_DIR)."""
+    copy = tmp_path_factory.mktemp("team") / "templates"
+    shutil.copytree(DEFAULT_TEMPLATES_DIR, copy)
+    return copy
+
+
+@ENVIRONMENTS
+def test_both_environments_have_the_same_settings(make, filters, copied_templates: Path) -> None:
+    for env in (make(), make(copied_templates)):
+        assert env.undefined is StrictUndefined
+        assert (env.autoescape, env.auto_reload) == (False, False)
+        assert (env.trim_blocks, env.lstrip_blocks, env.keep_trailing_newline) == (True, True, True)
+        assert filters <= set(env.filters)
+        assert env.finalize is not None
+
+
+@ENVIRONMENTS
+def test_an_operators_templates_run_in_the_sandbox(make, filters, copied_templates: Path) -> None:
+    bundled, operators = make(), make(copied_templates)
+    assert type(bundled) is Environment
+    assert isinstance(operators, ImmutableSandboxedEnvironment)
+    with pytest.raises(SecurityError):
+        operators.from_string("{{ x.__class__.__mro__ }}{{ items.append(1) }}").render(x=1, items=[])
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        (Cloud.AWS, CIPlatform.GITHUB_ACTIONS, MonitoringStack.PROMETHEUS_GRAFANA),
+        (Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.DATADOG),
+        (Cloud.AZURE, CIPlatform.JENKINS, MonitoringStack.CLOUDWATCH),
+    ],
+    ids=lambda c: "-".join(x.value for x in c),
+)
+def test_a_copy_of_the_bundled_templates_renders_the_same_in_the_sandbox(choice, copied_templates: Path) -> None:
+    context = list_starter_files(make_context(*choice))
+    assert StarterRenderer(copied_templates).render(context) == StarterRenderer().render(context)
+    assert TaskRenderer(copied_templates).render_description(context) == TaskRenderer().render_description(context)
+
+
+def test_a_context_is_rendered_once_and_any_change_renders_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = StarterRenderer()
+    context = list_starter_files(make_context(Cloud.AWS, CIPlatform.GITHUB_ACTIONS, MonitoringStack.DATADOG))
+    renders: list[object] = []
+    real = renderer._render_all
+    monkeypatch.setattr(renderer, "_render_all", lambda c: renders.append(c) or real(c))
+    first = renderer.render(context)
+    assert renderer.render_one(context, "k8s/rollout.yaml") == first["k8s/rollout.yaml"]
+    first["k8s/rollout.yaml"] = "changed by a caller"
+    assert renderer.render(context)["k8s/rollout.yaml"] != "changed by a caller"
+    assert len(renders) == 1
+    context.requester = "Someone Else"
+    assert renderer.render(context) != first
+    assert len(renders) == 2
+
+
+def test_the_cache_is_bounded_by_the_text_it_holds() -> None:
+    cache: RenderCache[str] = RenderCache(max_chars=10, size=len)
+    assert cache.get("a", lambda: "12345") == "12345"
+    assert cache.get("b", lambda: "67890") == "67890"
+    assert cache.get("a", lambda: "not rendered again") == "12345"  # a hit, and now the most recently used
+    cache.get("c", lambda: "abc")  # evicts b, the least recently used
+    assert cache.get("b", lambda: "rendered again") == "rendered again"
+    assert cache.get("huge", lambda: "x" * 11) == "x" * 11 and cache.get("huge", lambda: "again") == "again"
