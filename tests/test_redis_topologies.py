@@ -130,3 +130,26 @@ def test_two_instances_with_two_worker_processes_each_share_one_redis(
         assert "Traceback" not in a.log() + b.log()
     created = fake_jira.created_issues()
     assert sorted(i["fields"]["summary"] for i in created) == sorted(f"Story {k} - DevOps" for k in stories)
+
+
+def test_more_threads_than_connections_wait_for_one_instead_of_failing(
+    fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str
+) -> None:
+    """redis-py's default pool (100 connections) raised MaxConnectionsError as soon as more threads used Redis at
+    once: with 384 step threads, 27 forms of a burst of 200 said "Can't continue". The pool is sized to the
+    threads, and a thread that still finds none free waits for one (within the socket timeout)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.gateways.redis_connection import connect, max_connections
+
+    settings = make_settings(
+        fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url, doe_worker_threads=2, doe_http_threads=1
+    )
+    client = connect(settings, socket_timeout=2)
+    size = max_connections(settings)
+    assert client.connection_pool.max_connections == size == 1 + 2 * 2 + 16
+    key = f"{settings.redis_key_namespace}:nothing"
+    with ThreadPoolExecutor(max_workers=size + 10) as pool:
+        waits = list(pool.map(lambda _: client.blpop([key], timeout=0.2), range(size + 10)))
+    assert waits == [None] * (size + 10)
+    client.close()

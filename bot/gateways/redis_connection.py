@@ -12,7 +12,11 @@ three deployments behave alike:
   transactions (WATCH/MULTI over a draft and its story) and scripts (the story release, the queue's) keep working;
   the cluster's failover moves that slot to a replica.
 
-Every wait has a deadline: each client times out its socket reads and connects.
+Every wait has a deadline: each client times out its socket reads and connects, and a thread that finds every
+connection of its pool in use waits for one at most its socket timeout (a single server: redis-py's
+BlockingConnectionPool). Each pool holds enough connections for every thread of a process to have one
+(max_connections); redis-py's default of 100 failed 27 of a burst of 200 flows with MaxConnectionsError when a worker
+process ran 384 threads (issue 15).
 """
 
 from __future__ import annotations
@@ -46,21 +50,33 @@ def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.1), 3, supported_errors=(redis.ConnectionError,))
 
 
+def max_connections(settings: Settings) -> int:
+    """Connections a pool may open: one for each thread that may use it at once in a process of either kind (the
+    request threads, the step threads and the listener executor's, DOE_WORKER_THREADS each: bot/app.py), and some
+    for the rest (the sweeper, the queue's consumer). Opened only when used."""
+    return settings.doe_http_threads + 2 * settings.doe_worker_threads + 16
+
+
 def connect(settings: Settings, *, socket_timeout: float, **options: Any) -> RedisClient:
     """A client for the configured Redis; `options` go to each connection (e.g. health_check_interval)."""
     timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": 2, "retry": _retry()}
+    pool_size = {"max_connections": max_connections(settings)}
     if settings.redis_cluster_url:
-        return RedisCluster.from_url(settings.redis_cluster_url, **timeouts, **options)
+        return RedisCluster.from_url(settings.redis_cluster_url, **timeouts, **pool_size, **options)
     if settings.redis_sentinels:
         sentinel = Sentinel(
             sentinel_addresses(settings),
             sentinel_kwargs={"socket_timeout": socket_timeout, "socket_connect_timeout": 2},
             **timeouts,
+            **pool_size,
             **options,
         )
         return sentinel.master_for(settings.redis_sentinel_master)
     assert settings.redis_url, "no Redis configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_URL)"
-    return redis.Redis.from_url(settings.redis_url, **timeouts, **options)
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url, timeout=socket_timeout, **timeouts, **pool_size, **options
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def describe(settings: Settings) -> str:
