@@ -79,11 +79,10 @@ class TaskPlan:
             extra_fields=dict(self.extra_fields),
         )
 
-    def preview_facts(self, *, description_chars: int) -> PreviewFacts:
+    def preview_facts(self) -> PreviewFacts:
         return PreviewFacts(
             summary=self.summary,
             labels=self.labels,
-            description_chars=description_chars,
             highlights=self.highlights,
             starter_files=self.starter_files,
             notes=self.notes,

@@ -290,7 +290,7 @@ def block_kit_output(prepared: Prepared) -> str:
         choices=prepared.choices,
         overrides=prepared.overrides,
         conversation=Conversation(requester_id="U0CLI", channel_id="C0CLI"),
-        preview=plan.preview_facts(description_chars=len(prepared.description)),
+        preview=plan.preview_facts(),
     )
     _, preview = blocks.build_preview_message(draft)
     payload = {"blocks": preview}

@@ -39,7 +39,6 @@ def _draft(summary: str = "User Dashboard Analytics", description: str = "") -> 
         preview=PreviewFacts(
             summary=task_summary(summary),
             labels=task_labels(choices),
-            description_chars=25_000,
             highlights=task_highlights(context),
         ),
         conversation=Conversation(requester_id="U0REQ", channel_id="C0PLAN"),
@@ -55,7 +54,7 @@ def test_preview_is_valid_block_kit_with_buttons_carrying_only_the_draft_id() ->
     assert "User Dashboard Analytics - DevOps" in text
     buttons = [e for b in preview if b["type"] == "actions" for e in b["elements"]]
     assert [b["value"] for b in buttons] == [draft.id] * 3
-    assert "25,000 characters" in json.dumps(preview)
+    assert "The full description goes to Jira on Approve." in json.dumps(preview)
 
 
 def test_huge_story_text_is_summarised_within_limits() -> None:

@@ -24,7 +24,7 @@ from bot.gateways.draft_store import MemoryDraftStore, RedisDraftStore
 
 STORY = Story(key="KAN-15", summary="Dashboard", url="https://x/browse/KAN-15", project_key="KAN")
 CHOICES = Choices(cloud="aws", ci="jenkins", monitoring="datadog")
-FACTS = PreviewFacts(summary="Dashboard - DevOps", labels=["devops"], description_chars=100)
+FACTS = PreviewFacts(summary="Dashboard - DevOps", labels=["devops"])
 ALL = list(DraftStatus)
 
 

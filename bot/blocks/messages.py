@@ -119,8 +119,7 @@ def build_preview_message(draft: Draft, *, notes: list[str] | None = None) -> tu
     notes_block = _notes_section([*draft.preview.notes, *(notes or [])])
     if notes_block:
         blocks.append(notes_block)
-    chars = draft.preview.description_chars
-    footer = [_mrkdwn(f"The full description ({chars:,} characters) goes to Jira on Approve.")]
+    footer = [_mrkdwn("The full description goes to Jira on Approve.")]
     if draft.preview.starter_files:
         footer.append(_mrkdwn(_starter_line(draft, attached=False)))
     blocks.append({"type": "context", "elements": footer})

@@ -111,7 +111,6 @@ class PreviewFacts(BaseModel):
 
     summary: str = ""
     labels: list[str] = Field(default_factory=list)
-    description_chars: int = 0
     highlights: list[str] = Field(default_factory=list)
     starter_files: list[str] = Field(default_factory=list)  # paths of the files attached on Approve
     notes: list[str] = Field(default_factory=list)
@@ -163,7 +162,6 @@ _V1_GROUPS: dict[str, tuple[str, ...]] = {
     "preview": (
         "summary",
         "labels",
-        "description_chars",
         "highlights",
         "starter_files",
         "notes",

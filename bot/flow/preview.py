@@ -19,7 +19,7 @@ from bot.flow.slack_io import SLACK_FAILURES, open_modal, post_preview, show_in_
 from bot.flow.start import release_story_quietly
 from bot.forms import FormErrors, parse_site_fields, parse_task_form, picked_combination
 from bot.observability import DRAFTS
-from bot.planner import plan_draft
+from bot.planner import TaskPlan, plan_draft
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,7 @@ def submit(
     planned.choices, planned.overrides = choices, overrides
     planned.site.extra_fields = {**planned.site.extra_fields, **site_values}
     plan = plan_draft(planned, settings=deps.settings, templates_dir=deps.renderer.templates_dir)
-    # The description is rendered again on Approve from these same inputs: a draft keeps the inputs (a few KB in
-    # Redis), not the 20–30 KB of text.
-    facts = plan.preview_facts(description_chars=len(deps.renderer.render_description(plan.context)))
+    facts = plan.preview_facts()
     applied = deps.store.apply(
         draft_id,
         lambda d: d.previewed(
@@ -121,6 +119,19 @@ def submit(
         _preview_not_posted(deps, client, draft=applied.draft, user_id=user_id, error=slack_error(exc))
         return
     deps.store.apply(draft_id, lambda d: d.preview_posted(channel_id=channel, ts=ts))
+    _render_ahead(deps, plan)
+
+
+def _render_ahead(deps: FlowDeps, plan: TaskPlan) -> None:
+    """Once the preview is posted: render the description and the starter files the Approve will send, so that an
+    Approve on this worker process finds them rendered (RenderCache). The preview itself shows none of their text:
+    a draft keeps its inputs (a few KB in Redis), and Approve renders from those same inputs. Before the post, the
+    rendering (a quarter of a worker process's CPU, issue 15) delayed every preview. A template that fails to
+    render fails the Approve, which says so."""
+    try:
+        deps.renderer.render_description(plan.context)
+    except Exception as exc:  # noqa: BLE001 - the Approve renders again and reports it
+        log.warning("the description of %s did not render: %s", plan.story.key, type(exc).__name__)
 
 
 def _preview_not_posted(deps: FlowDeps, client: WebClient, *, draft: Draft, user_id: str, error: str) -> None:
