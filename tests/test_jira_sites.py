@@ -145,6 +145,21 @@ def test_the_requester_becomes_the_reporter(slack: SlackDriver, fake_slack: Fake
     assert issue["fields"]["reporter"]["displayName"] == "Rita Requester"
 
 
+def test_a_requesters_email_is_asked_of_slack_once_for_several_approves(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """users.info is remembered per user (bot/flow/slack_io.py People): the second task's Approve asks nothing."""
+    fake_jira.add_issue("KAN-16", "Billing export", issue_type="Story")
+    for count, key in enumerate(("KAN-15", "KAN-16"), start=1):
+        preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack, text=key), choose())
+        slack.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        _eventually(lambda n=count: len(fake_jira.created_issues()) == n)
+    asked = [c for c in fake_slack.calls_to("users.info") if c.args.get("user") == "U0REQ"]
+    assert len(asked) == 1
+    posts = [r.json for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+    assert [p["fields"]["reporter"] for p in posts] == [{"accountId": "5b10ac8d82e05b22cc7d4ef5"}] * 2
+
+
 def test_a_reporter_the_bot_may_not_set_never_fails_the_creation(
     slack: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
 ) -> None:

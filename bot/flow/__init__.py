@@ -16,10 +16,11 @@ function over `FlowDeps`; the listeners in bot/listeners/ ack, parse and call th
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.creator import TaskCreator
 from bot.flow.approvers import Approvers
+from bot.flow.slack_io import People
 from bot.gateways.draft_store import DraftStore
 from bot.gateways.jira_gateway import JiraGateway
 from bot.render import TaskRenderer
@@ -37,6 +38,7 @@ class FlowDeps:
     creator: TaskCreator
     approvers: Approvers
     executor: Executor  # Bolt's listener executor: lazy listeners (without a job queue), and deadline-bound lookups
+    people: People = field(default_factory=People)  # Slack users' e-mail addresses, remembered a while
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from bot.flow.slack_io import (
     OUTCOME_ATTEMPTS,
     OUTCOME_DEADLINE_SECONDS,
     SLACK_FAILURES,
-    email_of,
     permalink,
     post_preview,
     reply_in_thread,
@@ -240,7 +239,7 @@ def _create(deps: FlowDeps, client: WebClient, *, draft: Draft, look_first: bool
         if duplicates:
             return duplicates
     plan = _planned(deps, draft, siblings)  # once, with the freshest siblings
-    reporter = deps.creator.reporter_for(email_of(client, draft.conversation.requester_id))
+    reporter = deps.creator.reporter_for(deps.people.email(client, draft.conversation.requester_id))
     task = deps.creator.request(plan, marker=marker_label(draft.id), reporter=reporter)
     # Written before sending, as its answer may be lost; and a fence: a draft taken over meanwhile is not ours.
     if deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time())) is None:

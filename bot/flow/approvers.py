@@ -5,14 +5,13 @@ against anything carried in the request."""
 from __future__ import annotations
 
 import logging
-import threading
 
-from cachetools import TTLCache
 from slack_sdk import WebClient
 
 from bot.domain.draft import Draft
 from bot.errors import NotAllowed
 from bot.flow.slack_io import SLACK_FAILURES, slack_error
+from bot.gateways.site_cache import SiteCache
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,7 @@ class Approvers:
     def __init__(self, settings: Settings) -> None:
         self.users = settings.approver_users
         self.groups = settings.approver_groups
-        self._members: TTLCache[str, frozenset[str]] = TTLCache(maxsize=256, ttl=GROUP_CACHE_SECONDS)
-        self._lock = threading.Lock()
+        self._members = SiteCache(GROUP_CACHE_SECONDS)
 
     def check(self, client: WebClient, *, draft: Draft, user_id: str, verb: str) -> None:
         """Raise NotAllowed (with the sentence the user sees) unless `user_id` may `verb` this draft."""
@@ -41,16 +39,12 @@ class Approvers:
         )
 
     def _group_members(self, client: WebClient, group_id: str) -> frozenset[str]:
-        with self._lock:
-            cached = self._members.get(group_id)
-        if cached is not None:
-            return cached
-        try:
+        def load() -> frozenset[str]:
             # https://api.slack.com/methods/usergroups.users.list (scope usergroups:read)
-            members = frozenset(client.usergroups_users_list(usergroup=group_id).get("users") or [])
-        except SLACK_FAILURES as exc:
+            return frozenset(client.usergroups_users_list(usergroup=group_id).get("users") or [])
+
+        try:
+            return self._members.get_or_load(group_id, load)
+        except SLACK_FAILURES as exc:  # not remembered: the next check asks again
             log.warning("could not read user group %s: %s", group_id, slack_error(exc))
             return frozenset()
-        with self._lock:
-            self._members[group_id] = members
-        return members

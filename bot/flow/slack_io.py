@@ -15,6 +15,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 
 from bot import blocks
 from bot.domain.draft import Draft
+from bot.gateways.site_cache import SiteCache
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailabl
 #: How hard an outcome (created, failed) is pushed onto the preview before the requester is told in a new message.
 OUTCOME_ATTEMPTS = 4
 OUTCOME_DEADLINE_SECONDS = 20.0
+#: How long a Slack user's e-mail address is remembered (People).
+EMAIL_CACHE_SECONDS = 600.0
 
 
 def slack_error(exc: BaseException) -> str:
@@ -180,11 +183,22 @@ def permalink(client: WebClient, *, channel: str | None, ts: str | None) -> str 
         return None
 
 
-def email_of(client: WebClient, user_id: str) -> str | None:
-    """The user's e-mail (users.info, scope users:read.email), to find their Jira account."""
-    try:
-        profile = client.users_info(user=user_id)["user"].get("profile") or {}
-    except SLACK_FAILURES as exc:
-        log.info("no e-mail for %s: %s", user_id, slack_error(exc))
-        return None
-    return profile.get("email")
+class People:
+    """Slack users' e-mail addresses (users.info, scope users:read.email), to find their Jira accounts; each is
+    remembered for EMAIL_CACHE_SECONDS (SiteCache: one lookup at a time per user). An address rarely changes and a
+    team's requesters are few, so most Approves make no users.info call before the create. A failed lookup is not
+    remembered."""
+
+    def __init__(self, ttl_seconds: float = EMAIL_CACHE_SECONDS) -> None:
+        self._cache = SiteCache(ttl_seconds)
+
+    def email(self, client: WebClient, user_id: str) -> str | None:
+        def load() -> str | None:
+            profile = client.users_info(user=user_id)["user"].get("profile") or {}
+            return profile.get("email")
+
+        try:
+            return self._cache.get_or_load(f"email:{user_id}", load)
+        except SLACK_FAILURES as exc:
+            log.info("no e-mail for %s: %s", user_id, slack_error(exc))
+            return None

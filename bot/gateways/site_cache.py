@@ -1,5 +1,5 @@
-"""A per-process cache for Jira site metadata that changes rarely: fields, link types, projects, create screens,
-the account behind an e-mail address.
+"""A per-process cache for what changes rarely: the Jira site's fields, link types, projects, create screens, the
+account behind an e-mail address; a Slack user's e-mail address (bot/flow/slack_io.py People).
 
 `cachetools.TTLCache` keeps the entries; `cachetools.cached` with a condition gives single flight: when an entry is
 missing or stale, one thread loads it and the others wait for that load instead of asking Jira the same question.
