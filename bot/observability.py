@@ -17,8 +17,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from bot.gateways.slack_http import KeepAliveWebClient
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
@@ -61,8 +62,8 @@ def correlated(value: str | None) -> Iterator[None]:
         correlation_id.reset(token)
 
 
-class InstrumentedWebClient(WebClient):
-    """A WebClient that times every Slack call and counts its errors by method."""
+class InstrumentedWebClient(KeepAliveWebClient):
+    """The Slack client (over kept-alive connections) that times every call and counts its errors by method."""
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
         started = time.perf_counter()

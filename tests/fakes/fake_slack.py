@@ -619,6 +619,8 @@ class FakeSlack:
         self._response_urls: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._drops: dict[str, int] = {}
+        self.connections_opened = 0  # TCP connections accepted
+        self.close_after_answer = False  # close each connection after its answer, without saying so
         self._last_ts_us = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -1310,6 +1312,14 @@ def _bearer(value: str | None) -> str | None:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeSlack/1.0"
+    # Slack's API keeps connections alive (HTTP/1.1); every answer carries its Content-Length.
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
+        with fake._lock:
+            fake.connections_opened += 1
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         pass
@@ -1345,3 +1355,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+        if fake.close_after_answer:
+            self.close_connection = True
