@@ -18,7 +18,7 @@ from jinja2 import Environment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
 from bot.domain.task import TaskContext, utf16_units
-from bot.starter import render_starter_file
+from bot.starter import render_starter_files
 from bot.templating import (
     DEFAULT_TEMPLATES_DIR,
     RenderCache,
@@ -100,18 +100,19 @@ class StarterExcerpts:
     from the first line starting with `start` up to the next one starting with `stop` (or EXCERPT_MAX_LINES), as they
     are in the attached file, safe inside a Jira ``{code}`` block. The description quotes the files instead of carrying
     a second copy of them, so its snippets cannot drift from what is attached (issue 14: a description that promised
-    a script and Deployments no file had). Empty when the task has no such file or `start` is not in it; each file
-    is rendered once per description."""
+    a script and Deployments no file had). Empty when the task has no such file or `start` is not in it. The files
+    are rendered at most once per description, all of them (the attachments' rendering, which the render cache
+    keeps for the Approve)."""
 
     def __init__(self, context: TaskContext, templates_dir: Path) -> None:
         self._context = context
         self._templates_dir = templates_dir
-        self._files: dict[str, str | None] = {}
+        self._files: dict[str, str] | None = None
 
     def _file(self, path: str) -> str | None:
-        if path not in self._files:
-            self._files[path] = render_starter_file(self._context, path, self._templates_dir)
-        return self._files[path]
+        if self._files is None:
+            self._files = render_starter_files(self._context, self._templates_dir)
+        return self._files.get(path)
 
     def __call__(self, path: str, start: str, stop: str | None = None, *, through: bool = False) -> JiraSafe:
         """From the first line that starts with `start` up to the next line that starts with `stop` (that line too

@@ -315,11 +315,6 @@ class StarterRenderer:
             raise StarterTemplatesError(f"no starter templates under {self.templates_dir / STARTER_DIR}")
         return files
 
-    def render_one(self, context: TaskContext, path: str) -> str | None:
-        """One starter file, exactly as render() makes it (from its rendering of them all), or None when the task
-        has no file at `path`."""
-        return self._rendered.get(context.model_dump_json(), lambda: self._render_all(context)).get(path)
-
 
 def starter_components(context: TaskContext) -> list[str]:
     """The components whose starter files the task gets: those it builds (TaskContext.components, decided for the
@@ -370,9 +365,3 @@ def render_starter_files(context: TaskContext, templates_dir: Path | None = None
     bundled one. Raises StarterTemplatesError, naming the template, when a template is missing or broken.
     """
     return _renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).render(context)
-
-
-def render_starter_file(context: TaskContext, path: str, templates_dir: Path | None = None) -> str | None:
-    """The starter file at `path` for this task, as attached (None when the task has none there): what the
-    description quotes (bot/render.py excerpts), so its snippets are the files' own lines."""
-    return _renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve()).render_one(context, path)

@@ -75,7 +75,6 @@ def test_a_context_is_rendered_once_and_any_change_renders_anew(monkeypatch: pyt
     real = renderer._render_all
     monkeypatch.setattr(renderer, "_render_all", lambda c: renders.append(c) or real(c))
     first = renderer.render(context)
-    assert renderer.render_one(context, "k8s/rollout.yaml") == first["k8s/rollout.yaml"]
     first["k8s/rollout.yaml"] = "changed by a caller"
     assert renderer.render(context)["k8s/rollout.yaml"] != "changed by a caller"
     assert len(renders) == 1
@@ -92,3 +91,19 @@ def test_the_cache_is_bounded_by_the_text_it_holds() -> None:
     cache.get("c", lambda: "abc")  # evicts b, the least recently used
     assert cache.get("b", lambda: "rendered again") == "rendered again"
     assert cache.get("huge", lambda: "x" * 11) == "x" * 11 and cache.get("huge", lambda: "again") == "again"
+
+
+def test_a_description_renders_the_starter_files_once_for_all_its_excerpts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The excerpts quote several files: one rendering of them all serves every excerpt, cached or not."""
+    from bot.starter import _renderer
+
+    starter = _renderer(DEFAULT_TEMPLATES_DIR.resolve())
+    renders: list[object] = []
+    real = starter._render_all
+    monkeypatch.setattr(starter, "_render_all", lambda c: renders.append(c) or real(c))
+    monkeypatch.setattr(starter._rendered, "get", lambda key, render: render())  # as if nothing were cached
+    context = list_starter_files(make_context(Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.PROMETHEUS_GRAFANA))
+    context.requester = "Someone Not Rendered Before"
+    description = TaskRenderer()._render(context, brief=False)
+    assert "{code" in description  # it quotes the files
+    assert len(renders) == 1
