@@ -70,10 +70,20 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
     if steps:
         from bot.processes import serve_with_workers
 
-        log.info("doe-bot %s: %s worker process(es) × %s threads", __version__, steps, settings.doe_worker_threads)
+        log.info(
+            "doe-bot %s: %s worker process(es) × %s %s",
+            __version__,
+            steps,
+            settings.step_concurrency,
+            "greenlets" if settings.doe_worker_pool == "gevent" else "threads",
+        )
         web = [sys.executable, "-m", "bot", "serve", "--host", host, "--port", str(port)]
         web += ["--workers", str(workers), "--threads", str(threads)]
-        raise SystemExit(serve_with_workers(web=web, processes=steps, threads=settings.doe_worker_threads))
+        raise SystemExit(
+            serve_with_workers(
+                web=web, processes=steps, threads=settings.step_concurrency, pool=settings.doe_worker_pool
+            )
+        )
     log.info("doe-bot %s serving HTTP on %s:%s (%s worker(s) × %s threads)", __version__, host, port, workers, threads)
     _Gunicorn().run()
 
@@ -89,7 +99,11 @@ def worker_command(settings: Settings, *, processes: int | None = None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    run_worker(processes=processes or max(1, settings.doe_worker_processes), threads=settings.doe_worker_threads)
+    run_worker(
+        processes=processes or max(1, settings.doe_worker_processes),
+        threads=settings.step_concurrency,
+        pool=settings.doe_worker_pool,
+    )
 
 
 def socket(settings: Settings) -> None:

@@ -74,3 +74,7 @@ def configure_logging(level: str, secrets: list[str], *, fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # dramatiq logs two DEBUG lines per worker thread as it starts and stops them; its parent process reads its
+    # workers' logs only once they have all booted, so 512 threads' lines filled the pipe and held a worker's boot
+    # for 20 s (its fork timeout). Its INFO lines (ready, stopping) and above still show.
+    logging.getLogger("dramatiq").setLevel(max(logging.INFO, root.level))

@@ -52,10 +52,12 @@ def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads yet
 
 
-def worker_command_line(*, processes: int, threads: int) -> list[str]:
-    """dramatiq's own process runner over bot/worker.py."""
+def worker_command_line(*, processes: int, threads: int, pool: str = "gevent") -> list[str]:
+    """dramatiq's own process runner over bot/worker.py's broker: under gevent (bot/gevent_worker.py, `threads`
+    greenlets each), or with `threads` threads."""
+    runner = "bot.gevent_worker" if pool == "gevent" else "dramatiq"
     return [
-        sys.executable, "-m", "dramatiq", "bot.worker:broker", "--processes", str(processes), "--threads", str(threads),
+        sys.executable, "-m", runner, "bot.worker:broker", "--processes", str(processes), "--threads", str(threads),
         "--queues", QUEUE, "--skip-logging", "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_SECONDS * 1000),
     ]  # fmt: skip
 
@@ -67,16 +69,18 @@ def worker_env(threads: int) -> dict[str, str]:
     return child_env(dramatiq_worker_timeout=str(POLL_MS), dramatiq_queue_prefetch=str(threads))
 
 
-def run_worker(*, processes: int, threads: int) -> None:
+def run_worker(*, processes: int, threads: int, pool: str) -> None:
     """`doe-bot worker`: the worker processes in the foreground."""
-    os.execve(sys.executable, worker_command_line(processes=processes, threads=threads), worker_env(threads))
+    command = worker_command_line(processes=processes, threads=threads, pool=pool)
+    os.execve(sys.executable, command, worker_env(threads))
 
 
-def serve_with_workers(*, web: list[str], processes: int, threads: int) -> int:
+def serve_with_workers(*, web: list[str], processes: int, threads: int, pool: str) -> int:
     """Run the web command and the worker processes until the web processes stop; returns their exit code."""
     stopping = threading.Event()
     web_proc = _start(web, child_env(DOE_WORKER_PROCESSES="0"))
-    workers = [_start(worker_command_line(processes=processes, threads=threads), worker_env(threads))]
+    command = worker_command_line(processes=processes, threads=threads, pool=pool)
+    workers = [_start(command, worker_env(threads))]
 
     def forward(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -93,7 +97,7 @@ def serve_with_workers(*, web: list[str], processes: int, threads: int) -> int:
             pass
         if workers[0].poll() is not None and not stopping.is_set():
             log.error("worker processes exited (%s); starting them again", workers[0].returncode)
-            workers[0] = _start(worker_command_line(processes=processes, threads=threads), worker_env(threads))
+            workers[0] = _start(command, worker_env(threads))
     if workers[0].poll() is None:
         if not stopping.is_set():  # gunicorn stopped by itself; else the workers have their SIGTERM already
             workers[0].terminate()  # (a second one would make dramatiq kill its processes mid-step)

@@ -80,8 +80,12 @@ class Settings(BaseSettings):
 
     # Templates and runtime
     doe_templates_dir: Path | None = None
-    # Threads in each worker process (or in the web process without REDIS_URL), and Jira connections kept open.
-    # Steps mostly wait on Jira and Slack: one flow can hold two at once (its Approve's follow-up, its next form).
+    # How each worker process runs its steps, which mostly wait on Jira and Slack (one flow can hold two at once:
+    # its Approve's follow-up, its next form): "gevent" (dramatiq's gevent runner, DOE_WORKER_GREENLETS steps at
+    # once, none holding a thread while it waits) or "threads" (DOE_WORKER_THREADS threads). bench/README.md.
+    doe_worker_pool: Literal["gevent", "threads"] = "gevent"
+    doe_worker_greenlets: int = Field(default=512, ge=1, le=4096)
+    # Threads in each threaded worker process, and without REDIS_URL in the web process (its listener executor).
     doe_worker_threads: int = Field(default=128, ge=1, le=512)
     # Worker processes `doe-bot serve` starts for the work after acks (bot/jobs.py; needs REDIS_URL); 0: none, run
     # `doe-bot worker` apart. Default: one per CPU but one, which stays free for the acks (bench/README.md).
@@ -199,6 +203,12 @@ class Settings(BaseSettings):
             self.jira_pat,
         ]
         return [v.get_secret_value() for v in values if v is not None]
+
+    @property
+    def step_concurrency(self) -> int:
+        """How many steps a worker process runs at once (DOE_WORKER_GREENLETS under gevent, else
+        DOE_WORKER_THREADS): what its Jira and Redis connection pools are sized to."""
+        return self.doe_worker_greenlets if self.doe_worker_pool == "gevent" else self.doe_worker_threads
 
     @property
     def uses_redis(self) -> bool:

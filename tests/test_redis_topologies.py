@@ -98,10 +98,15 @@ def test_the_master_dies_mid_flow_and_the_sentinel_s_replica_carries_it_on(
     assert list(promoted.scan_iter(match=f"{settings.redis_namespace}:draft:*"))
 
 
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def test_two_instances_with_two_worker_processes_each_share_one_redis(
     redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira, tmp_path: Path
 ) -> None:
-    """Each step of a flow may land on either instance and run in any of the four worker processes."""
+    """Each step of a flow may land on either instance and run in any of the four worker processes: those of one
+    instance under gevent (the default), the other's in threads (DOE_WORKER_POOL=threads)."""
     namespace = f"doe-test-two-by-two-{tmp_path.name[-12:]}"
     env = serve_env(
         slack_url=fake_slack.base_url,
@@ -116,9 +121,12 @@ def test_two_instances_with_two_worker_processes_each_share_one_redis(
         fake_jira.add_issue(key, f"Story {key}")
     with (
         ServeProcess(env, log_path=tmp_path / "a.log") as a,
-        ServeProcess(env, log_path=tmp_path / "b.log") as b,
+        ServeProcess(env | {"DOE_WORKER_POOL": "threads"}, log_path=tmp_path / "b.log") as b,
     ):
         assert len(worker_pids(a.proc.pid)) == 2 and len(worker_pids(b.proc.pid)) == 2
+        runners = [[_cmdline(pid) for pid in worker_pids(s.proc.pid)] for s in (a, b)]
+        assert all("-m bot.gevent_worker bot.worker:broker" in c for c in runners[0]), runners[0]
+        assert all("-m dramatiq bot.worker:broker" in c for c in runners[1]), runners[1]
         drivers = [SlackDriver(app_url=s.url, signing_secret=SIGNING_SECRET, fake_slack=fake_slack) for s in (a, b)]
         for n, key in enumerate(stories):
             # the command on one instance, the submit and the click on the other
@@ -143,11 +151,16 @@ def test_more_threads_than_connections_wait_for_one_instead_of_failing(
     from bot.gateways.redis_connection import connect, max_connections
 
     settings = make_settings(
-        fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url, doe_worker_threads=2, doe_http_threads=1
+        fake_slack=fake_slack,
+        fake_jira=fake_jira,
+        redis_url=redis_url,
+        doe_worker_greenlets=3,
+        doe_worker_threads=2,
+        doe_http_threads=1,
     )
     client = connect(settings, socket_timeout=2)
     size = max_connections(settings)
-    assert client.connection_pool.max_connections == size == 1 + 2 * 2 + 16
+    assert client.connection_pool.max_connections == size == 1 + 3 + 2 + 16
     key = f"{settings.redis_key_namespace}:nothing"
     with ThreadPoolExecutor(max_workers=size + 10) as pool:
         waits = list(pool.map(lambda _: client.blpop([key], timeout=0.2), range(size + 10)))

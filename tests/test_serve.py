@@ -25,8 +25,10 @@ def test_serve_answers_health_and_a_signed_command(
         assert result.status == 200
         fake_slack.wait_for("views.open", where=lambda c: c.args.get("trigger_id") == trigger)
         fake_slack.wait_for("views.update")
-        # The steps ran in dramatiq worker processes that `doe-bot serve` started beside gunicorn.
-        steps = [pid for pid in _descendants(server.proc.pid) if b"dramatiq" in _cmdline(pid)]
+        # The steps ran in dramatiq worker processes (under gevent) that `doe-bot serve` started beside gunicorn.
+        steps = [
+            pid for pid in _descendants(server.proc.pid) if b"bot.gevent_worker\0bot.worker:broker" in _cmdline(pid)
+        ]
         assert steps
         assert server.terminate() == 0
         output = server.log()

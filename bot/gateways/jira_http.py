@@ -195,9 +195,10 @@ class JiraHttp:
         self._api = f"{client.server_url}/rest/api/2/"
         # The one internal: the library's session has no public accessor (see the module's docstring).
         self._session: requests.Session = client._session
-        # requests keeps 10 connections per host by default; every work thread may call Jira at once, and each
-        # connection beyond the pool would be a new TCP (and TLS) handshake.
-        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=settings.doe_worker_threads)
+        # requests keeps 10 connections per host by default; every step (thread or greenlet) may call Jira at once,
+        # and each connection beyond the pool would be a new TCP (and TLS) handshake.
+        size = max(settings.step_concurrency, settings.doe_worker_threads)
+        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=size)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 

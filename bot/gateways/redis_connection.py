@@ -51,10 +51,10 @@ def _retry() -> Retry:
 
 
 def max_connections(settings: Settings) -> int:
-    """Connections a pool may open: one for each thread that may use it at once in a process of either kind (the
-    request threads, the step threads and the listener executor's, DOE_WORKER_THREADS each: bot/app.py), and some
-    for the rest (the sweeper, the queue's consumer). Opened only when used."""
-    return settings.doe_http_threads + 2 * settings.doe_worker_threads + 16
+    """Connections a pool may open: one for each thread (or greenlet) that may use it at once in a process of either
+    kind (the request threads, the steps, the listener executor's DOE_WORKER_THREADS: bot/app.py), and some for
+    the rest (the sweeper, the queue's consumer). Opened only when used."""
+    return settings.doe_http_threads + settings.step_concurrency + settings.doe_worker_threads + 16
 
 
 def connect(settings: Settings, *, socket_timeout: float, **options: Any) -> RedisClient:

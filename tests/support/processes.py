@@ -158,7 +158,8 @@ def _children(pid: int) -> list[int]:
 
 def worker_pids(serve_pid: int) -> list[int]:
     """The job queue's worker processes under a `doe-bot serve` (dramatiq's runner starts them: the leaves of the
-    process tree whose command line runs `dramatiq bot.worker`)."""
+    process tree whose command line runs `-m dramatiq bot.worker:broker`, or under gevent
+    `-m bot.gevent_worker bot.worker:broker`)."""
     found: list[int] = []
     pending = [serve_pid]
     while pending:
@@ -169,7 +170,8 @@ def worker_pids(serve_pid: int) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if b"dramatiq" in cmdline and b"bot.worker" in cmdline and not children:
+        runners = (b"-m dramatiq ", b"-m bot.gevent_worker ")
+        if any(r in cmdline for r in runners) and b"bot.worker:broker" in cmdline and not children:
             found.append(pid)
     return found
 
