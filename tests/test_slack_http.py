@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -80,6 +81,8 @@ def test_threads_share_the_pool_and_idle_connections_are_bounded(client, fake_sl
 def test_a_proxy_in_the_environment_is_used(client, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through HTTP_PROXY the call goes through urllib, as slack_sdk's own client sends it: here to a proxy that is
     not there. Hosts in NO_PROXY are called directly."""
+    # urlopen builds its opener, with the proxies of the environment, on its first call in the process
+    monkeypatch.setattr(urllib.request, "_opener", None)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
