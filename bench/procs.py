@@ -163,8 +163,8 @@ def _role(pid: int, master: int) -> str:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "worker"
-    if b"dramatiq" in cmdline:
-        return "steps"  # a job-queue worker process (bot/jobs.py)
+    if b"dramatiq" in cmdline or b"bot.gevent_worker" in cmdline:
+        return "steps"  # a job-queue worker process (bot/jobs.py), in threads or under gevent
     return "worker"
 
 

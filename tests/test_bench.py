@@ -74,6 +74,9 @@ def test_bench_burst_with_both_floors(redis_url: str, tmp_path: Path) -> None:
     doe = report["doe_bot"]
     assert [f["ok"] for f in doe["per_flow"]] == [True, True, True]
     assert doe["burst_start_spread"] is not None
+    # the worker process (under gevent) is told apart from gunicorn's, and its memory and CPU measured
+    assert [p["role"] for p in doe["rss"]["processes"]].count("steps") >= 1
+    assert doe["rss"]["max_steps_mb"] > 0
     # the app's own split of the steps' time, from /metrics
     assert doe["server_breakdown"]["doe_step_queue_seconds"][""]["count"] >= 9  # 3 steps a flow, and follow-ups
     assert {"get issue", "search", "create issue"} <= set(doe["server_breakdown"]["doe_jira_request_seconds"])
