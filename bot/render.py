@@ -30,8 +30,9 @@ from bot.templating import (
 
 #: Where the bundled templates live (top level of the repository / image).
 DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
-#: How much rendered description text a process keeps (RenderCache): 8 M characters, 256 to 4,000 descriptions.
-DESCRIPTIONS_MAX_CHARS = 8_000_000
+#: How much rendered description text a process keeps (RenderCache): 4 M characters, 130 to 2,000 descriptions
+#: (see RENDERED_FILES_MAX_CHARS in bot/starter.py).
+DESCRIPTIONS_MAX_CHARS = 4_000_000
 #: Jira's limit on a description (the field is a Java string: UTF-16 code units), and the room kept below it: a
 #: description longer than DESCRIPTION_BUDGET is rendered again with `brief` on (the partials leave out the snippets
 #: the starter files and the linked docs carry), so the worst case stays DESCRIPTION_MARGIN under the limit.

@@ -75,9 +75,11 @@ TEMPLATE_SUFFIX = ".jinja"
 #: Each rendered file must be smaller than this (Slack snippets and Jira attachments stay small; a template loop
 #: that runs away fails here instead of producing megabytes).
 STARTER_FILE_MAX_BYTES = 100 * 1024
-#: How much rendered starter-file text a process keeps (RenderCache): 16 M characters, about 180 tasks of 90 KB, the
-#: drafts a burst of 200 `/doe` has between preview and Approve.
-RENDERED_FILES_MAX_CHARS = 16_000_000
+#: How much rendered starter-file text a process keeps (RenderCache): 8 M characters, about 90 tasks of 90 KB, more
+#: than a worker process has between preview and Approve in a closed loop of 50 flows at once. Twice that kept a
+#: burst of 200 all cached (CPU per flow 37-40 ms against 45) but held the worker process at 120 MB in the closed
+#: loop, against 113 MB (bench/README.md, issue 15).
+RENDERED_FILES_MAX_CHARS = 8_000_000
 #: How much of a free-text value a comment or annotation keeps.
 FREE_TEXT_MAX_CHARS = 200
 #: Folder of the per-component templates inside the starter folder.
