@@ -6,11 +6,12 @@ competes with dozens of threads doing the flow's work loses it to each of them i
 acks, ack p99 was 2.0-3.2 x the bare-Bolt floor; in worker processes the web processes only ack and enqueue.
 
 How: Bolt's own lazy listeners. A listener acks in the web process and names its lazy function; Bolt hands that to
-its LazyListenerRunner. `QueueLazyListenerRunner.start` enqueues the request (raw body, headers, the function's
-name) instead of starting a thread. A worker process rebuilds the request and dispatches it to the same Bolt app in
-lazy-only mode, which runs just that function: the way Bolt's AWS Lambda adapter hands lazy work to another
-Lambda (slack_bolt/adapter/aws_lambda/lazy_listener_runner.py). The web tier verified Slack's signature before
-enqueuing; the worker's app trusts the queue (Redis, like the drafts) and does not check it again.
+its LazyListenerRunner. `QueueLazyListenerRunner.start` enqueues the request (its body as the web process parsed
+it, headers, the function's name) instead of starting a thread. A worker process rebuilds the request and
+dispatches it to the same Bolt app in lazy-only mode, which runs just that function: the way Bolt's AWS Lambda
+adapter hands lazy work to another Lambda (slack_bolt/adapter/aws_lambda/lazy_listener_runner.py). The web tier
+verified Slack's signature before enqueuing; the worker's app trusts the queue (Redis, like the drafts) and does not
+check it again.
 
 A message is acknowledged only once its step has run (dramatiq's Redis broker), so a worker process that dies
 mid-step leaves the message to be redelivered to another one (after the broker's heartbeat timeout). Steps are
@@ -46,6 +47,7 @@ from dramatiq.middleware import Callbacks, ShutdownNotifications, TimeLimit
 from slack_bolt import App, BoltRequest
 from slack_bolt.lazy_listener.runner import LazyListenerRunner
 from slack_bolt.lazy_listener.thread_runner import ThreadLazyListenerRunner
+from slack_bolt.request.internals import build_context
 
 from bot.gateways import redis_connection
 from bot.observability import STEP_QUEUE_SECONDS
@@ -206,7 +208,9 @@ class QueueLazyListenerRunner(LazyListenerRunner):
         try:
             self.actor.send(
                 {
-                    "body": request.raw_body,
+                    # the body as parsed here, not the raw one: parsing a form submission's 12 KB of URL-encoded
+                    # JSON again was 8 % of a worker process's time (py-spy, issue 15); as JSON it is also smaller
+                    "parsed_body": request.body,
                     "query": request.query,
                     "headers": {k: list(v) for k, v in request.headers.items()}
                     | {DELIVERY_HEADER: [str(request.context.get("delivery_id") or "")]},
@@ -247,7 +251,12 @@ def step_runner(app: App, *, request_class: type[BoltRequest]) -> Callable[[dict
     def run(job: dict[str, Any]) -> None:
         STEP_QUEUE_SECONDS.observe(max(0.0, time.time() - float(job.get("enqueued_at") or time.time())))
         headers = dict(job["headers"]) | {_LAZY_ONLY: ["1"], _LAZY_NAME: [job["function"]]}
-        request = request_class(body=job["body"], query=job["query"], headers=headers)
+        if "parsed_body" in job:
+            request = request_class(body="", query=job["query"], headers=headers)
+            request.body = job["parsed_body"]
+            request.context = build_context(request.context, request.body)
+        else:  # a job queued by an earlier version, with the raw body
+            request = request_class(body=job["body"], query=job["query"], headers=headers)
         response = app.dispatch(request)
         if response.status != 200:
             log.warning("step %s answered %s", job["function"], response.status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 
 import dramatiq
 
@@ -136,6 +137,16 @@ def test_a_job_delivered_again_runs_but_a_slack_resend_is_dropped(
     run(job)  # delivered again: it runs, finds the draft approved, and says so
     told = fake_slack.calls_to("chat.postEphemeral")
     assert len(told) == told_before + 1 and "already approved" in told[-1].args["text"]
+
+    # A job queued by an earlier version carries the raw body instead of the parsed one: it runs the same.
+    assert "body" not in job and job["parsed_body"]["type"] == "block_actions"
+    legacy = {k: v for k, v in job.items() if k != "parsed_body"} | {
+        "body": urlencode({"payload": json.dumps(job["parsed_body"])})
+    }
+    run(legacy)
+    told = fake_slack.calls_to("chat.postEphemeral")
+    assert len(told) == told_before + 2 and "already approved" in told[-1].args["text"]
+    told_before += 1
 
     # Slack's re-send of the click is another delivery (the web process gives each its own id): dropped, silently.
     resent = job | {"headers": job["headers"] | {DELIVERY_HEADER: ["another-delivery"], "x-slack-retry-num": ["1"]}}
