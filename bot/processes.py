@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 WORKER_SHUTDOWN_SECONDS = 30
 RESTART_DELAY_SECONDS = 1.0
 #: glibc's malloc arenas for the children unless the environment sets its own: by default a process with many
-#: threads gets up to 8 per CPU, and each arena keeps its freed memory. Two keep a 128-thread worker process's peak
-#: RSS about 12 MB lower at a burst of 200 flows (bench/README.md, issue 15) at no measurable CPU cost.
+#: threads gets up to 8 per CPU, and each arena keeps its freed memory. With two, one profiling run of a burst of 200
+#: peaked at 114.5 MB in the 128-thread worker process, against 128-133 MB without (issue 15; one run, not repeated).
 MALLOC_ARENAS = "2"
 
 
@@ -52,7 +52,7 @@ def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads yet
 
 
-def worker_command_line(*, processes: int, threads: int, pool: str = "gevent") -> list[str]:
+def worker_command_line(*, processes: int, threads: int, pool: str) -> list[str]:
     """dramatiq's own process runner over bot/worker.py's broker: under gevent (bot/gevent_worker.py, `threads`
     greenlets each), or with `threads` threads."""
     runner = "bot.gevent_worker" if pool == "gevent" else "dramatiq"

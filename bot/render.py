@@ -204,7 +204,7 @@ class TaskRenderer:
     def render_description(self, context: TaskContext) -> str:
         """Rendered once per distinct context in this process: the preview and the Approve that follows it on
         the same instance share one rendering (a few ms of CPU each)."""
-        return self._descriptions.get(context.model_dump_json(), lambda: self._fitted(context))
+        return self._descriptions.get_or_load(context.model_dump_json(), lambda: self._fitted(context))
 
     def _fitted(self, context: TaskContext) -> str:
         text = self._render(context, brief=False)

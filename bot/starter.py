@@ -300,7 +300,7 @@ class StarterRenderer:
         """Every starter file of the task, rendered once per distinct context in this process (RenderCache): the
         description's excerpts at the preview and the attachments at Approve share one rendering (a copy of it is
         returned)."""
-        return dict(self._rendered.get(context.model_dump_json(), lambda: self._render_all(context)))
+        return dict(self._rendered.get_or_load(context.model_dump_json(), lambda: self._render_all(context)))
 
     def _render_all(self, context: TaskContext) -> dict[str, str]:
         chosen = self.templates_for(context)

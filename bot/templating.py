@@ -19,17 +19,17 @@ description, fixed-notation floats for the starter files). Everything else is th
 
 from __future__ import annotations
 
-import contextlib
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from cachetools import LRUCache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
+
+from bot.gateways.site_cache import LoadingCache
 
 T = TypeVar("T")
 
@@ -90,27 +90,13 @@ def render_template(env: Environment, name: str, values: Mapping[str, Any], *, s
     return _BLANK_LINE_RUNS.sub("\n\n", text).strip(strip) + "\n"
 
 
-class RenderCache(Generic[T]):
+class RenderCache(LoadingCache[T]):
     """What each distinct context rendered to in this process, most recently used first, bounded by the characters
-    it holds (cachetools.LRUCache with `size` as getsizeof). The preview renders a draft's description and starter
-    files, and its Approve, on the same worker process, reuses them instead of rendering them again (issue 15:
-    rendering was a third of a worker's CPU). The key is the context's JSON: any change to what the templates get
-    renders anew. A rendering larger than the whole cache is not kept. Thread-safe; a miss renders outside the lock
-    (two threads missing the same context both render it, and the same text is kept once)."""
+    it holds (cachetools.LRUCache with `size` as getsizeof), through the same single-flight get-or-load as the site
+    cache. The preview renders a draft's description and starter files, and its Approve, on the same worker process,
+    reuses them instead of rendering them again (issue 15: rendering was a third of a worker's CPU). The key is the
+    context's JSON: any change to what the templates get renders anew. A rendering larger than the whole cache is
+    not kept."""
 
     def __init__(self, *, max_chars: int, size: Callable[[T], int]) -> None:
-        self._cache: LRUCache[str, T] = LRUCache(maxsize=max_chars, getsizeof=size)
-        self._lock = threading.Lock()
-
-    def get(self, key: str, render: Callable[[], T]) -> T:
-        with self._lock:
-            found = self._cache.get(key)
-        if found is not None:
-            return found
-        value = render()
-        with self._lock, contextlib.suppress(ValueError):  # ValueError: larger than the whole cache
-            self._cache[key] = value
-        return value
-
-    def __len__(self) -> int:
-        return len(self._cache)
+        super().__init__(LRUCache(maxsize=max_chars, getsizeof=size))

@@ -85,12 +85,13 @@ def test_a_context_is_rendered_once_and_any_change_renders_anew(monkeypatch: pyt
 
 def test_the_cache_is_bounded_by_the_text_it_holds() -> None:
     cache: RenderCache[str] = RenderCache(max_chars=10, size=len)
-    assert cache.get("a", lambda: "12345") == "12345"
-    assert cache.get("b", lambda: "67890") == "67890"
-    assert cache.get("a", lambda: "not rendered again") == "12345"  # a hit, and now the most recently used
-    cache.get("c", lambda: "abc")  # evicts b, the least recently used
-    assert cache.get("b", lambda: "rendered again") == "rendered again"
-    assert cache.get("huge", lambda: "x" * 11) == "x" * 11 and cache.get("huge", lambda: "again") == "again"
+    assert cache.get_or_load("a", lambda: "12345") == "12345"
+    assert cache.get_or_load("b", lambda: "67890") == "67890"
+    assert cache.get_or_load("a", lambda: "not rendered again") == "12345"  # a hit, and now the most recently used
+    cache.get_or_load("c", lambda: "abc")  # evicts b, the least recently used
+    assert cache.get_or_load("b", lambda: "rendered again") == "rendered again"
+    assert cache.get_or_load("huge", lambda: "x" * 11) == "x" * 11
+    assert cache.get_or_load("huge", lambda: "again") == "again"
 
 
 def test_a_description_renders_the_starter_files_once_for_all_its_excerpts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +102,7 @@ def test_a_description_renders_the_starter_files_once_for_all_its_excerpts(monke
     renders: list[object] = []
     real = starter._render_all
     monkeypatch.setattr(starter, "_render_all", lambda c: renders.append(c) or real(c))
-    monkeypatch.setattr(starter._rendered, "get", lambda key, render: render())  # as if nothing were cached
+    monkeypatch.setattr(starter._rendered, "get_or_load", lambda key, render: render())  # as if nothing were cached
     context = list_starter_files(make_context(Cloud.GCP, CIPlatform.GITLAB_CI, MonitoringStack.PROMETHEUS_GRAFANA))
     context.requester = "Someone Not Rendered Before"
     description = TaskRenderer()._render(context, brief=False)

@@ -3,13 +3,14 @@ account behind an e-mail address; a Slack user's e-mail address (bot/flow/slack_
 
 `cachetools.TTLCache` keeps the entries; `cachetools.cached` with a condition gives single flight: when an entry is
 missing or stale, one thread loads it and the others wait for that load instead of asking Jira the same question.
+The same get-or-load over another cachetools cache is LoadingCache (bot/templating.py's RenderCache uses it).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, MutableMapping
+from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache, cached
 
@@ -23,23 +24,32 @@ def _run(name: str, load: Callable[[], T]) -> T:
     return load()
 
 
-class SiteCache:
-    """`get_or_load(name, load)`: the cached value of `name`, loaded by `load` when missing or older than the TTL.
+class LoadingCache(Generic[T]):
+    """`get_or_load(name, load)`: the value of `name` in `cache` (any cachetools cache), loaded by `load` when
+    missing, by one thread at a time per name (the others wait for it). A load that raises is not kept; a value
+    the cache cannot hold (larger than a size-bounded cache) is returned and not kept."""
+
+    def __init__(self, cache: MutableMapping[str, Any]) -> None:
+        lock = threading.Lock()
+        self._cached: Callable[[str, Callable[[], T]], T] = cached(
+            cache, key=lambda name, load: name, lock=lock, condition=threading.Condition(lock)
+        )(_run)
+
+    def get_or_load(self, name: str, load: Callable[[], T]) -> T:
+        return self._cached(name, load)
+
+
+class SiteCache(LoadingCache[Any]):
+    """A LoadingCache whose entries are loaded again once older than the TTL.
 
     A TTL of 0 turns caching off: every call loads (cachetools would store the entry already expired, and make
     concurrent callers of the same name queue behind each other's loads for nothing)."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self._ttl = ttl_seconds
-        lock = threading.Lock()
-        self._cached: Callable[[str, Callable[[], object]], object] = cached(
-            TTLCache(maxsize=MAX_ENTRIES, ttl=ttl_seconds),
-            key=lambda name, load: name,
-            lock=lock,
-            condition=threading.Condition(lock),
-        )(_run)
+        super().__init__(TTLCache(maxsize=MAX_ENTRIES, ttl=ttl_seconds))
 
     def get_or_load(self, name: str, load: Callable[[], T]) -> T:
         if self._ttl <= 0:
             return load()
-        return self._cached(name, load)  # type: ignore[return-value]
+        return super().get_or_load(name, load)
