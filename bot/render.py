@@ -30,9 +30,9 @@ from bot.templating import (
 
 #: Where the bundled templates live (top level of the repository / image).
 DESCRIPTION_TEMPLATE = "devops_task.jira.j2"
-#: How much rendered description text a process keeps (RenderCache): 4 M characters, 130 to 2,000 descriptions
-#: (see RENDERED_FILES_MAX_CHARS in bot/starter.py).
-DESCRIPTIONS_MAX_CHARS = 4_000_000
+#: How many bytes of compressed descriptions a process keeps (RenderCache): 4 MB, about 400 descriptions of 22-24 K
+#: characters (10 KB compressed; see RENDERED_FILES_MAX_BYTES in bot/starter.py).
+DESCRIPTIONS_MAX_BYTES = 4_000_000
 #: Jira's limit on a description (the field is a Java string: UTF-16 code units), and the room kept below it: a
 #: description longer than DESCRIPTION_BUDGET is rendered again with `brief` on (the partials leave out the snippets
 #: the starter files and the linked docs carry), so the worst case stays DESCRIPTION_MARGIN under the limit.
@@ -188,7 +188,7 @@ class TaskRenderer:
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
         self._env = make_environment(self.templates_dir)
-        self._descriptions: RenderCache[str] = RenderCache(max_chars=DESCRIPTIONS_MAX_CHARS, size=len)
+        self._descriptions: RenderCache[str] = RenderCache(max_bytes=DESCRIPTIONS_MAX_BYTES)
         if not (self.templates_dir / DESCRIPTION_TEMPLATE).is_file():
             raise TemplatesError(
                 f"templates not found: {self.templates_dir} has no {DESCRIPTION_TEMPLATE} (set DOE_TEMPLATES_DIR)"

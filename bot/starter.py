@@ -75,11 +75,10 @@ TEMPLATE_SUFFIX = ".jinja"
 #: Each rendered file must be smaller than this (Slack snippets and Jira attachments stay small; a template loop
 #: that runs away fails here instead of producing megabytes).
 STARTER_FILE_MAX_BYTES = 100 * 1024
-#: How much rendered starter-file text a process keeps (RenderCache): 8 M characters, about 90 tasks of 90 KB, more
-#: than a worker process has between preview and Approve in a closed loop of 50 flows at once. Twice that kept a
-#: burst of 200 all cached (CPU per flow 37-40 ms against 45) but held the worker process at 120 MB in the closed
-#: loop, against 113 MB (bench/README.md, issue 15).
-RENDERED_FILES_MAX_CHARS = 8_000_000
+#: How many bytes of compressed starter files a process keeps (RenderCache): 8 MB, about 300 tasks of 60-90 K characters
+#: (20-26 KB compressed), more than a worker process has between preview and Approve at a burst of 200. Kept as text,
+#: 8 M characters held 90 tasks: a burst of 200 rendered every task twice (bench/README.md, issue 15).
+RENDERED_FILES_MAX_BYTES = 8_000_000
 #: How much of a free-text value a comment or annotation keeps.
 FREE_TEXT_MAX_CHARS = 200
 #: Folder of the per-component templates inside the starter folder.
@@ -239,9 +238,7 @@ class StarterRenderer:
         self._env = make_starter_environment(self.templates_dir)
         self._names = sorted(self._env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIX)))
         compile_all(self._env, self._names, error=StarterTemplatesError, what="starter template")
-        self._rendered: RenderCache[dict[str, str]] = RenderCache(
-            max_chars=RENDERED_FILES_MAX_CHARS, size=lambda files: sum(map(len, files.values()))
-        )
+        self._rendered: RenderCache[dict[str, str]] = RenderCache(max_bytes=RENDERED_FILES_MAX_BYTES)
 
     def templates_for(self, context: TaskContext) -> dict[str, str]:
         """{output path: template name} for the context's cloud, CI and monitoring choices and its components."""

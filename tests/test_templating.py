@@ -3,7 +3,9 @@ an operator's templates, and one rendering per context."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -83,15 +85,24 @@ def test_a_context_is_rendered_once_and_any_change_renders_anew(monkeypatch: pyt
     assert len(renders) == 2
 
 
-def test_the_cache_is_bounded_by_the_text_it_holds() -> None:
-    cache: RenderCache[str] = RenderCache(max_chars=10, size=len)
-    assert cache.get_or_load("a", lambda: "12345") == "12345"
-    assert cache.get_or_load("b", lambda: "67890") == "67890"
-    assert cache.get_or_load("a", lambda: "not rendered again") == "12345"  # a hit, and now the most recently used
-    cache.get_or_load("c", lambda: "abc")  # evicts b, the least recently used
+def test_the_cache_is_bounded_by_the_compressed_bytes_it_holds() -> None:
+    one = zlib.compress(pickle.dumps("12345" * 40, protocol=5), 1)  # what the cache keeps for a 200-character text
+    cache: RenderCache[str] = RenderCache(max_bytes=2 * len(one))
+    assert cache.get_or_load("a", lambda: "12345" * 40) == "12345" * 40
+    assert cache.get_or_load("b", lambda: "67890" * 40) == "67890" * 40
+    assert cache.get_or_load("a", lambda: "not rendered again") == "12345" * 40  # a hit, and now the most recent
+    cache.get_or_load("c", lambda: "abcde" * 40)  # evicts b, the least recently used
     assert cache.get_or_load("b", lambda: "rendered again") == "rendered again"
-    assert cache.get_or_load("huge", lambda: "x" * 11) == "x" * 11
+    huge = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(len(one) * 2))  # compresses to more than it holds
+    assert cache.get_or_load("huge", lambda: huge) == huge
     assert cache.get_or_load("huge", lambda: "again") == "again"
+
+
+def test_a_cached_rendering_comes_back_as_a_fresh_copy() -> None:
+    cache: RenderCache[dict[str, str]] = RenderCache(max_bytes=10_000)
+    first = cache.get_or_load("k", lambda: {"main.tf": "terraform {}"})
+    first["main.tf"] = "changed by a caller"
+    assert cache.get_or_load("k", lambda: {"main.tf": "rendered again"}) == {"main.tf": "terraform {}"}
 
 
 def test_a_description_renders_the_starter_files_once_for_all_its_excerpts(monkeypatch: pytest.MonkeyPatch) -> None:
