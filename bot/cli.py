@@ -125,13 +125,13 @@ def _terminal(args: argparse.Namespace) -> int:
 
     from bot import terminal
     from bot.errors import DoeError
-    from bot.render import TaskRenderer, TemplatesError
+    from bot.render import TemplatesError, load_renderer
 
     offline = args.command == "render" and (args.example or args.story_file)
     try:
         if offline:
             templates = os.environ.get("DOE_TEMPLATES_DIR")
-            renderer = TaskRenderer(Path(templates) if templates else None)
+            renderer = load_renderer(Path(templates) if templates else None)
             return terminal.render_command(args, jira=None, renderer=renderer)
         settings = _settings_or_exit()
         from bot.app import build_store
@@ -141,7 +141,7 @@ def _terminal(args: argparse.Namespace) -> int:
         configure_logging("WARNING", settings.secret_values(), fmt="text")
         jira = LibraryJiraGateway(settings)
         if args.command == "render":
-            return terminal.render_command(args, jira=jira, renderer=TaskRenderer(settings.doe_templates_dir))
+            return terminal.render_command(args, jira=jira, renderer=load_renderer(settings.doe_templates_dir))
         store = build_store(settings) if settings.uses_redis else None
         return terminal.create_command(args, settings=settings, jira=jira, store=store)
     except terminal.UsageError as exc:
@@ -212,11 +212,11 @@ def main(argv: list[str] | None = None) -> None:
         print("doe-bot: configuration error: SLACK_BOT_TOKEN is required", file=sys.stderr)
         raise SystemExit(2)
     from bot.logging_setup import configure_logging
-    from bot.render import TaskRenderer, TemplatesError
+    from bot.render import TemplatesError, load_renderer
 
     configure_logging(settings.log_level, settings.secret_values(), fmt=settings.log_format)
     try:
-        TaskRenderer(settings.doe_templates_dir)
+        load_renderer(settings.doe_templates_dir)
     except TemplatesError as exc:
         print(f"doe-bot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -18,10 +18,11 @@ from jinja2 import Environment
 
 from bot.domain.components import RULES_FILE, ComponentRules, load_rules
 from bot.domain.task import TaskContext, utf16_units
-from bot.starter import render_starter_files
+from bot.starter import load_starter_templates, render_starter_files
 from bot.templating import (
     DEFAULT_TEMPLATES_DIR,
     RenderCache,
+    TemplatesError,
     compile_all,
     render_template,
     template_environment,
@@ -164,10 +165,6 @@ def _cut_to_fit(text: str, limit: int) -> str:
     return head + note
 
 
-class TemplatesError(Exception):
-    """The templates folder is missing or a template does not compile: a start-up error, one line."""
-
-
 def _component_rules(templates_dir: Path) -> ComponentRules:
     """The rules that read a story for the infrastructure it needs (`components.toml` beside the templates; a copy
     of templates/ made before that file existed uses the bundled one). A broken file stops start-up, named."""
@@ -217,3 +214,13 @@ class TaskRenderer:
     def _render(self, context: TaskContext, *, brief: bool) -> str:
         values = description_values(context, brief=brief, templates_dir=self.templates_dir)
         return render_template(self._env, DESCRIPTION_TEMPLATE, values, strip=None)
+
+
+def load_renderer(templates_dir: Path | None = None) -> TaskRenderer:
+    """The task renderer of a templates folder (DOE_TEMPLATES_DIR, or the bundled one), with the folder's starter
+    templates compiled too: every template compiles now, or TemplatesError names the first that does not. Start-up
+    (`doe-bot serve`, `worker`, `socket`), the worker processes' boot and `doe-bot render` / `create` all load the
+    templates here, so a broken starter template stops them with one line instead of failing a user's preview."""
+    renderer = TaskRenderer(templates_dir)
+    load_starter_templates(renderer.templates_dir)
+    return renderer

@@ -57,6 +57,7 @@ from bot.domain.task import StarterFile, TaskContext
 from bot.templating import (
     DEFAULT_TEMPLATES_DIR,
     RenderCache,
+    TemplatesError,
     compile_all,
     render_template,
     template_environment,
@@ -108,7 +109,7 @@ _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff
 _LABEL_VALUE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class StarterTemplatesError(Exception):
+class StarterTemplatesError(TemplatesError):
     """The starter templates are missing or broken: names the template (and line) so an operator can fix it."""
 
 
@@ -337,6 +338,11 @@ def _where(name: str, exc: TemplateError) -> str:
 @functools.lru_cache(maxsize=8)
 def _renderer(templates_dir: Path) -> StarterRenderer:
     return StarterRenderer(templates_dir)
+
+
+def load_starter_templates(templates_dir: Path | None = None) -> None:
+    """Compile the starter templates of the folder now (once per process), or raise StarterTemplatesError."""
+    _renderer((templates_dir or DEFAULT_TEMPLATES_DIR).resolve())
 
 
 def starter_paths(context: TaskContext, templates_dir: Path | None = None) -> list[str]:

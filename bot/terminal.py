@@ -43,7 +43,7 @@ from bot.errors import DoeError
 from bot.gateways.jira_gateway import JiraGateway
 from bot.markdown import jira_to_markdown
 from bot.planner import TaskPlan, marker_label, plan_task
-from bot.render import TaskRenderer
+from bot.render import TaskRenderer, load_renderer
 from bot.settings import Settings
 from bot.starter import render_starter_files
 
@@ -367,7 +367,7 @@ def create_command(args: argparse.Namespace, *, settings: Settings, jira: JiraGa
 
     Exit codes: 0 created (or dry run), 1 refused by a guardrail or a field only Jira's screen can fill, 2 usage,
     3 Jira failed."""
-    renderer = TaskRenderer(settings.doe_templates_dir)
+    renderer = load_renderer(settings.doe_templates_dir)
     creator = TaskCreator(settings=settings, jira=jira, renderer=renderer)
     story = _story_for(args, jira)
     if story.is_subtask:

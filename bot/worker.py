@@ -13,6 +13,7 @@ import sys
 from bot.app import build_worker
 from bot.logging_setup import configure_logging
 from bot.settings import SettingsError, load_settings
+from bot.templating import TemplatesError
 
 try:
     _settings = load_settings()
@@ -27,4 +28,8 @@ if not _settings.uses_redis:
     )
     raise SystemExit(2)
 configure_logging(_settings.log_level, _settings.secret_values(), fmt=_settings.log_format)
-broker, _app = build_worker(_settings)
+try:
+    broker, _app = build_worker(_settings)
+except TemplatesError as exc:  # `doe-bot serve` and `worker` check first; `python -m dramatiq bot.worker` does not
+    print(f"doe-bot worker: configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None

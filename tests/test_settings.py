@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from bot.settings import JiraDeployment, SettingsError, cpu_count, load_settings
+from bot.templating import DEFAULT_TEMPLATES_DIR
+
+EXAMPLE_CHOICES = ("--cloud", "aws", "--ci", "github", "--monitoring", "prometheus")
 
 BASE = {
     "slack_bot_token": "xoxb-123-abc",
@@ -124,6 +128,28 @@ def test_cli_refuses_a_broken_operator_template(tmp_path) -> None:
     result = _run_cli(env, "serve", "--port", "0")
     assert result.returncode == 2
     assert "devops_task.jira.j2:2" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("worker",), ("render", "--example", *EXAMPLE_CHOICES)])
+def test_cli_refuses_a_broken_starter_template_at_start(tmp_path, command) -> None:
+    """A starter template that does not compile stops start-up (and `render`) with one line naming it, as a broken
+    description template does, instead of failing a user's preview later."""
+    templates = tmp_path / "templates"
+    shutil.copytree(DEFAULT_TEMPLATES_DIR, templates)
+    broken = templates / "starter" / "common" / "k8s" / "hpa.yaml.jinja"
+    broken.write_text(broken.read_text(encoding="utf-8") + "{% if %}\n", encoding="utf-8")
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "JIRA_URL": "http://127.0.0.1:9",
+        "JIRA_PAT": "p",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+        "DOE_TEMPLATES_DIR": str(templates),
+    }
+    result = _run_cli(env, *command)
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: starter template common/k8s/hpa.yaml.jinja:" in result.stderr
+    assert "does not compile" in result.stderr and "Traceback" not in result.stderr
 
 
 # --- doe-bot serve: HOST, PORT, WEB_CONCURRENCY, DOE_HTTP_THREADS ------------------------------------------------

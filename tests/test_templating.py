@@ -13,6 +13,7 @@ from jinja2 import Environment, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from bot.domain.models import CIPlatform, Cloud, MonitoringStack
+from bot.render import DESCRIPTION_TEMPLATE as DESCRIPTION_NAME
 from bot.render import TaskRenderer, make_environment
 from bot.starter import StarterRenderer, list_starter_files, make_starter_environment
 from bot.templating import DEFAULT_TEMPLATES_DIR, RenderCache
@@ -119,3 +120,35 @@ def test_a_description_renders_the_starter_files_once_for_all_its_excerpts(monke
     description = TaskRenderer()._render(context, brief=False)
     assert "{code" in description  # it quotes the files
     assert len(renders) == 1
+
+
+def test_a_folder_compiles_once_per_process_however_many_renderers_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CompiledTemplates (Jinja's bytecode cache, in memory): a second renderer of the same templates compiles
+    nothing, and a template whose source changed compiles again, alone."""
+    copy = tmp_path / "templates"
+    shutil.copytree(DEFAULT_TEMPLATES_DIR, copy)
+    compiled: list[str] = []
+    real = Environment.compile
+
+    def counting(self: Environment, source: str, name: str | None = None, *args: object, **kwargs: object) -> object:
+        compiled.append(str(name))
+        return real(self, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(Environment, "compile", counting)
+    context = list_starter_files(make_context(Cloud.AWS, CIPlatform.GITHUB_ACTIONS, MonitoringStack.DATADOG))
+    first = TaskRenderer(copy)
+    assert DESCRIPTION_NAME in compiled
+    compiled.clear()
+    second = TaskRenderer(copy)
+    assert compiled == []
+    assert second.render_description(context) == first.render_description(context)
+
+    template = copy / DESCRIPTION_NAME
+    template.write_text(template.read_text(encoding="utf-8") + "\nEdited by the team.\n", encoding="utf-8")
+    compiled.clear()
+    third = TaskRenderer(copy)
+    assert compiled == [DESCRIPTION_NAME]
+    assert "Edited by the team." in third.render_description(context)
+    assert "Edited by the team." not in first.render_description(context)
