@@ -21,11 +21,6 @@ from tests.fakes.fake_slack import Call, FakeSlack
 
 Key = tuple[Hashable, ...]
 
-#: The fakes are ThreadingHTTPServers, whose listen backlog is 5: 50 flows connecting at once overflow it, the
-#: kernel drops SYNs and each dropped one costs its sender a 1 s retransmit. Real Slack and Jira have no such
-#: limit, so the benchmark widens the backlog right after each fake starts (listen() again updates it on Linux).
-LISTEN_BACKLOG = 1024
-
 _API_PREFIX = re.compile(r"^/rest/api/(?:2|3|latest)")
 _ISSUE_KEY_SEGMENT = re.compile(r"/[A-Z][A-Z0-9_]*-\d+(?=/|$)")
 _NUMBER_SEGMENT = re.compile(r"/\d+(?=/|$)")
@@ -86,12 +81,6 @@ class BenchSlack(FakeSlack):
         # 200: the fakes' process then spent as much CPU as the app, on the same 2 CPUs).
         self._waiters: dict[Key, list[threading.Event]] = {}
         self._stopped = False
-
-    def start(self) -> BenchSlack:
-        super().start()
-        if self._server is not None:
-            self._server.socket.listen(LISTEN_BACKLOG)
-        return self
 
     def _record(self, call: Call) -> None:
         super()._record(call)
@@ -185,12 +174,6 @@ class BenchJira(FakeJira):
         super().__init__(*args, **kwargs)
         self._connections = _CountingSet()
         self.create_arrived: dict[str, float] = {}  # draft id -> time.time() the POST /issue arrived
-
-    def start(self) -> BenchJira:
-        super().start()
-        if self._server is not None:
-            self._server.socket.listen(LISTEN_BACKLOG)
-        return self
 
     def _record(self, rec: Recorded) -> None:
         at = time.time()

@@ -480,13 +480,15 @@ def aws_folders() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def aws_validate() -> dict[str, validators.TerraformResult]:
+def aws_validate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, validators.TerraformResult]:
     missing = validators.terraform_missing()
     if missing:
         if os.environ.get("CI"):  # in CI a validator that is not there fails, never skips
             pytest.fail(f"terraform validate cannot run: {missing}", pytrace=False)
         pytest.skip(f"terraform validate cannot run: {missing}")
-    return validators.terraform_validate_folders(aws_folders(), workers=2)
+    return validators.terraform_validate_folders(
+        aws_folders(), workers=2, shared=validators.run_folder(tmp_path_factory)
+    )
 
 
 def test_terraform_validate_passes_for_the_aws_folders(aws_validate: dict[str, validators.TerraformResult]) -> None:

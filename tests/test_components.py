@@ -5,9 +5,7 @@ Pure tests against the real rules file, templates/components.toml. No Slack, Jir
 
 from __future__ import annotations
 
-import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from bot.domain.components import (
 )
 from bot.domain.estimate import SCAN_CHARS
 from bot.domain.models import SiblingTask, Story
+from tests.support.cost import LINEAR_BOUND_SECONDS, best_cpu_seconds
 from tests.test_story_text_cost import HOSTILE, SIZE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -487,13 +486,6 @@ SHAPES = HOSTILE | {
 }
 
 
-def _seconds(fn: Callable[[], object]) -> float:
-    """CPU seconds of this thread (the detection's own cost, not what else the machine is doing)."""
-    started = time.thread_time()
-    fn()
-    return time.thread_time() - started
-
-
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_detect_reads_200_kb_of_hostile_text_in_linear_time(shape: str) -> None:
     text = SHAPES[shape]
@@ -503,14 +495,13 @@ def test_detect_reads_200_kb_of_hostile_text_in_linear_time(shape: str) -> None:
     def run() -> Detection:
         return detect(story, siblings=siblings, jira_components=[text[:300]] * 20, rules=RULES)
 
-    best = min(_seconds(run) for _ in range(3))  # the best of 3: a busy machine only adds
-    assert best < 0.05, f"detect took {best * 1000:.0f} ms on 200 KB of {shape!r}"
+    best = best_cpu_seconds(run)
+    assert best < LINEAR_BOUND_SECONDS, f"detect took {best * 1000:.0f} ms on 200 KB of {shape!r}"
 
 
 def test_200_kb_of_component_words_yields_each_component_once() -> None:
     text = SHAPES["component words"]
-    best = min(_seconds(lambda: detect(_story("Everything", text), rules=RULES)) for _ in range(3))
-    assert best < 0.05
+    assert best_cpu_seconds(lambda: detect(_story("Everything", text), rules=RULES)) < LINEAR_BOUND_SECONDS
     detection = detect(_story("Everything", text), rules=RULES)
     assert [d.component for d in detection.components] == list(Component)
     assert all(len(d.evidence) == 1 for d in detection.components)

@@ -9,9 +9,9 @@ reports duplicate variable, provider and backend configurations). It is validate
 
 Folders are rendered for the 27 combinations (and one with hostile story text), and each distinct content (by hash:
 the 9 AWS combinations render six distinct terraform/ folders, one per CI platform with and without CloudWatch; the
-9 CloudWatch ones one alarms file per cloud) is validated once per session, two at a time. The google and azurerm
-providers have no mirror: the GKE and AKS folders
-get python-hcl2 and the declared-references check (tests/test_starter_files.py), and their types, arguments, blocks
+9 CloudWatch ones one alarms file per cloud) is validated once per test run (the xdist workers share the results),
+two at a time in each worker. The google and azurerm providers have no mirror: the GKE and AKS folders get
+python-hcl2 and the declared-references check (tests/test_starter_files.py), and their types, arguments, blocks
 and attributes are checked against the provider schemas in tests/test_terraform_schema.py.
 
 When terraform or the mirror is missing the tests fail under CI (CI set, as `.ci/run` does) and skip elsewhere.
@@ -145,12 +145,15 @@ def require_terraform() -> None:
 
 
 @pytest.fixture(scope="session")
-def terraform_results() -> dict[str, validators.TerraformResult]:
-    """Every distinct folder and the broken one, validated once per session, two at a time."""
+def terraform_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, validators.TerraformResult]:
+    """Every distinct folder and the broken one, validated once per test run (the xdist workers share the results),
+    two at a time in each worker."""
     if validators.terraform_missing():
         return {}  # each test fails or skips, saying what is missing
     folders = {name: folder.files for name, folder in AWS_FOLDERS.items()}
-    return validators.terraform_validate_folders({**folders, BROKEN_ID: BROKEN}, workers=2)
+    return validators.terraform_validate_folders(
+        {**folders, BROKEN_ID: BROKEN}, workers=2, shared=validators.run_folder(tmp_path_factory)
+    )
 
 
 def test_every_aws_folder_is_rendered() -> None:

@@ -47,11 +47,12 @@ import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from tests.fakes.holds import Hold, Holds
+from tests.fakes.server import FakeServer
 
 __all__ = ["FakeJira", "Recorded", "JqlError"]
 
@@ -531,7 +532,7 @@ class FakeJira:
         self._answers_after_create: list[_Response] = []
         self._clock = 0
         self._connections: set[Any] = set()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
         self.add_project("KAN", name="Kanban Demo", id="10000")
@@ -543,9 +544,7 @@ class FakeJira:
         if self._server is not None:
             return self
         handler = type("FakeJiraHandler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.block_on_close = False
+        server = FakeServer(("127.0.0.1", 0), handler)
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         self._thread = threading.Thread(

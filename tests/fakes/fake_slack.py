@@ -33,11 +33,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.holds import Hold, Holds
+from tests.fakes.server import FakeServer
 
 __all__ = [
     "Call",
@@ -606,7 +607,7 @@ class FakeSlack:
 
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeServer | None = None
         self._thread: threading.Thread | None = None
         self._init_dynamic_state()
 
@@ -628,9 +629,7 @@ class FakeSlack:
     def start(self) -> FakeSlack:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
+        server = FakeServer(("127.0.0.1", 0), _Handler)
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(

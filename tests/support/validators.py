@@ -25,6 +25,8 @@ Every check returns a list of problems, each a string naming the file and, where
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
@@ -557,11 +559,76 @@ def _folder_key(files: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def terraform_validate_folders(folders: dict[str, dict[str, str]], workers: int = 2) -> dict[str, TerraformResult]:
+def run_folder(tmp_path_factory: Any) -> Path:
+    """A folder of this test run that all its processes share: under pytest-xdist the parent of each worker's
+    basetemp (pytest-<n>/, made by the controller for this run only), else the basetemp itself."""
+    base = Path(tmp_path_factory.getbasetemp())
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "terraform-validate"
+
+
+#: How long a process waits for another to finish validating a folder it claimed (init and validate, each bounded).
+SHARED_WAIT_SECONDS = 2 * TERRAFORM_TIMEOUT + 60
+
+
+def _stored(shared: Path, key: str) -> TerraformResult | None:
+    path = shared / f"{key}.json"
+    return TerraformResult(**json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
+
+
+def _store(shared: Path, key: str, result: TerraformResult) -> None:
+    part = shared / f"{key}.json.part-{os.getpid()}-{threading.get_ident()}"
+    part.write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
+    part.replace(shared / f"{key}.json")  # atomic: a reader sees the whole result or none
+
+
+def _validate_claimed(
+    todo: dict[str, tuple[str, dict[str, str]]], shared: Path, run: Callable[[str, dict[str, str]], TerraformResult]
+) -> dict[str, TerraformResult]:
+    """{name: result} for `todo` ({name: (key, files)}), shared with the other processes of the test run through the
+    folder `shared`: a folder is validated by whichever process first holds its lock (an flock on <key>.lock) and
+    the others read its <key>.json. Each pass takes the folders no one holds; when all the rest are held, it waits
+    for them (at most SHARED_WAIT_SECONDS)."""
+    results: dict[str, TerraformResult] = {}
+    deadline = time.monotonic() + SHARED_WAIT_SECONDS
+    while len(results) < len(todo):
+        progressed = False
+        for name, (key, files) in todo.items():
+            if name in results:
+                continue
+            done = _stored(shared, key)
+            if done is None:
+                with open(shared / f"{key}.lock", "a") as lock:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # another process (or thread) is validating it
+                    try:
+                        done = _stored(shared, key)
+                        if done is None:
+                            done = run(key, files)
+                            _store(shared, key, done)
+                    finally:
+                        fcntl.flock(lock, fcntl.LOCK_UN)
+            results[name] = done
+            progressed = True
+        if not progressed:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"terraform validate of {sorted(set(todo) - set(results))} did not finish in time")
+            time.sleep(0.5)
+    return results
+
+
+def terraform_validate_folders(
+    folders: dict[str, dict[str, str]], workers: int = 2, *, shared: Path | None = None
+) -> dict[str, TerraformResult]:
     """{name: result} of `terraform init -backend=false` + `terraform validate` for each {name: {path: text}}, run
     `workers` at a time (validate is CPU-bound: the AWS provider's schema), sharing one CLI configuration and plugin
     cache in a temporary folder removed afterwards. Only providers of the mirror can be installed (no network). A
-    folder whose content was validated before in this session is not validated again (_VALIDATED)."""
+    folder whose content was validated before in this session is not validated again (_VALIDATED).
+
+    `shared`: a folder the test run's processes share (pytest-xdist's workers: the parent of each one's basetemp).
+    Each worker's session fixture asks for every folder; with `shared`, each folder is validated by one of them and
+    read by the others (tests/test_terraform_validate.py took 130-160 s of each of the two workers before)."""
     keys = {name: _folder_key(files) for name, files in folders.items()}
     with _VALIDATED_LOCK:
         todo = {}
@@ -573,12 +640,24 @@ def terraform_validate_folders(folders: dict[str, dict[str, str]], workers: int 
             root = Path(tmp)
             env = _terraform_env(root)
             lock = threading.Lock()
+
+            def run(key: str, files: dict[str, str]) -> TerraformResult:
+                return _terraform_folder(files, root / f"folder-{key[:16]}", env, lock)
+
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = {
-                    name: pool.submit(_terraform_folder, files, root / f"folder-{index}", env, lock)
-                    for index, (name, files) in enumerate(todo.items())
-                }
-                done = {name: future.result() for name, future in futures.items()}
+                if shared is None:
+                    futures = {name: pool.submit(run, keys[name], files) for name, files in todo.items()}
+                    done = {name: future.result() for name, future in futures.items()}
+                else:
+                    shared.mkdir(parents=True, exist_ok=True)
+                    claimed = {name: (keys[name], files) for name, files in todo.items()}
+                    # each thread takes the folders no one holds yet, in its own order, so the threads of all the
+                    # processes spread over the folders instead of queueing behind the same first one
+                    orders = [dict(list(claimed.items())[i:] + list(claimed.items())[:i]) for i in range(workers)]
+                    parts = [pool.submit(_validate_claimed, order, shared, run) for order in orders]
+                    done = {}
+                    for part in parts:
+                        done.update(part.result())
         with _VALIDATED_LOCK:
             for name, result in done.items():
                 _VALIDATED[keys[name]] = result
