@@ -386,3 +386,36 @@ def test_a_requesters_own_unfinished_form_does_not_block_their_next_command(
         fake_slack.wait_for(
             "views.update", where=lambda c: c.args.get("view_id") == view_id and "<@U0REQ>" in json.dumps(c.args)
         )
+
+
+def test_a_failure_that_lands_after_the_key_gives_the_key_back(
+    app_server: AppServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    """The buttons and "Last Approve failed" are on their way to the preview when the draft is approved meanwhile
+    (another click found the issue): the failure lands last, over the key, as when slack_sdk re-sends a dropped
+    chat.update by itself (tests/test_chaos.py, seed 518076710). The preview ends showing the key."""
+    from bot.app import build_deps, build_slack_client
+    from bot.flow.approve import _show_failure
+
+    preview = preview_after_submit(slack, fake_slack, open_form(slack, fake_slack), choose())
+    draft_id = _draft_id(preview)
+    deps = build_deps(app_server.settings, store=app_server.store)
+    draft = app_server.store.get(draft_id)
+    draft.outcome.last_error = "Jira did not confirm the creation."
+    hold = fake_slack.hold("chat.update")
+    failing = threading.Thread(
+        target=_show_failure,
+        args=(deps, build_slack_client(app_server.settings)),
+        kwargs={"draft": draft, "user_id": "U0REQ", "channel": preview["channel"], "ts": preview["ts"]},
+    )
+    failing.start()
+    assert hold.wait_parked(1)  # the failure is on its way
+    url = "https://example.atlassian.net/browse/KAN-99"
+    app_server.store.apply(draft_id, lambda d: d.approved(key="KAN-99", url=url))
+    hold.release()
+    failing.join(timeout=20)
+    assert not failing.is_alive()
+    shown = _shown(fake_slack, preview)
+    assert "KAN-99" in shown and "Last Approve failed" not in shown
+    told = [c.args["text"] for c in fake_slack.calls_to("chat.postEphemeral")]
+    assert not [text for text in told if "click *Approve* to try again" in text]

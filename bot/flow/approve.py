@@ -394,6 +394,12 @@ def _show_failure(
         deadline=_outcome_deadline(deps),
         still_true=lambda: _still_previewing(deps, draft.id),
     )
+    if updated and not _still_previewing(deps, draft.id):
+        # The draft moved on while the failure was on its way (another click or the sweeper found the issue and
+        # showed its key): the failure may have landed over the key, as when slack_sdk re-sent a dropped
+        # chat.update by itself, after our check (tests/test_chaos.py, seed 518076710). Show what is true now.
+        _show_current(deps, client, draft_id=draft.id, channel=channel, ts=ts)
+        return
     if not updated:
         if not _still_previewing(deps, draft.id):
             return  # the sweeper or a new click has moved the draft on: what they show stands
@@ -409,6 +415,25 @@ def _show_failure(
         _record(deps, draft, lambda d: d.preview_posted(channel_id=channel, ts=ts))
     tell(client, user_id=user_id, channel_id=channel, text=kept)
     _record(deps, draft, lambda d: d.outcome_shown())
+
+
+def _show_current(deps: FlowDeps, client: WebClient, *, draft_id: str, channel: str | None, ts: str | None) -> None:
+    """Put the created key back on the preview, if the draft is approved (a message shown over it is not the
+    truth); any other state is being shown by whoever moved the draft there."""
+    try:
+        current = deps.store.get(draft_id)
+    except DoeError:
+        return  # the sweeper shows the outcome once the store is back, if it was never shown
+    if current is None or current.status is not DraftStatus.APPROVED or not current.outcome.created_key:
+        return
+    update_message(
+        client,
+        channel=channel,
+        ts=ts,
+        message=blocks.build_approved_message(current),
+        attempts=OUTCOME_ATTEMPTS,
+        deadline=_outcome_deadline(deps),
+    )
 
 
 def _record(deps: FlowDeps, draft: Draft, step: Callable[[Draft], object]) -> None:
