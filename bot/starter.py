@@ -296,9 +296,9 @@ class StarterRenderer:
 
     def render(self, context: TaskContext) -> dict[str, str]:
         """Every starter file of the task, rendered once per distinct context in this process (RenderCache): the
-        description's excerpts at the preview and the attachments at Approve share one rendering (a copy of it is
-        returned)."""
-        return dict(self._rendered.get_or_load(context.model_dump_json(), lambda: self._render_all(context)))
+        description's excerpts at the preview and the attachments at Approve share one rendering (RenderCache returns
+        a copy of it)."""
+        return self._rendered.get_or_load(context.model_dump_json(), lambda: self._render_all(context))
 
     def _render_all(self, context: TaskContext) -> dict[str, str]:
         chosen = self.templates_for(context)

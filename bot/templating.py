@@ -157,7 +157,16 @@ class RenderCache(Generic[T]):
         self._packed: LoadingCache[bytes] = LoadingCache(LRUCache(maxsize=max_bytes, getsizeof=len))
 
     def get_or_load(self, key: str, load: Callable[[], T]) -> T:
-        """The cached rendering of `key` (a fresh copy each time), rendered by `load` when missing."""
-        packed = self._packed.get_or_load(key, lambda: zlib.compress(pickle.dumps(load(), protocol=5), 1))
+        """The cached rendering of `key` (a fresh copy each time), rendered by `load` when missing: the caller that
+        rendered it gets that rendering itself, which nothing else holds, instead of reading it back at once."""
+        rendered: list[T] = []
+
+        def render_and_pack() -> bytes:
+            rendered.append(load())
+            return zlib.compress(pickle.dumps(rendered[0], protocol=5), 1)
+
+        packed = self._packed.get_or_load(key, render_and_pack)
+        if rendered:
+            return rendered[0]
         value: T = pickle.loads(zlib.decompress(packed))  # noqa: S301 - bytes this process pickled itself
         return value

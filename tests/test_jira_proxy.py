@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -14,15 +14,14 @@ from bot.gateways.jira_gateway import LibraryJiraGateway
 from tests.conftest import make_settings
 from tests.fakes.fake_jira import FakeJira
 from tests.fakes.fake_slack import FakeSlack
+from tests.fakes.server import FakeServer
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
-class ForwardProxy(ThreadingHTTPServer):
+class ForwardProxy(FakeServer):
     """A forward proxy on loopback: a request line with an absolute URL is fetched from that URL (only loopback
     ones) and answered as it came; `seen` holds the URLs it carried."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
