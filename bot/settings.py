@@ -178,6 +178,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _settle_outlasts_a_create(self) -> Settings:
+        # A create Jira has not answered within the timeout may land after it: a shorter window would let Approve
+        # send another while the first is still on its way.
+        if self.doe_create_settle_seconds < self.jira_timeout_seconds:
+            raise ValueError(
+                f"DOE_CREATE_SETTLE_SECONDS ({self.doe_create_settle_seconds}) must be at least JIRA_TIMEOUT_SECONDS "
+                f"({self.jira_timeout_seconds:g}): a create that outlived the timeout may still land"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _jira_credentials(self) -> Settings:
         cloud = bool(self.jira_email) and self.jira_api_token is not None
         if self.jira_deployment is None:

@@ -232,12 +232,26 @@ def test_an_unknown_create_settles_before_another_may_be_sent() -> None:
     assert draft.settling(now=110.0, settle_seconds=60) is None  # its fate is not unknown (yet)
     draft.approval_failed("lost", uncertain=True, may_still_land=True)
     assert draft.settling(now=110.0, settle_seconds=60) == 50.0
+    assert draft.settling(now=161.0, settle_seconds=60) is None  # settled: another create may go out
     draft.claim_for_approval(user_id="U1", user_name="a")
-    draft.create_sending(now=120.0)  # a later create cannot reset the window of the first unknown one
-    assert draft.outcome.create_sent_at == 100.0
-    assert draft.settling(now=161.0, settle_seconds=60) is None
+    draft.create_sending(now=170.0)
+    draft.approval_failed("lost again", uncertain=True, may_still_land=True)
+    # The window runs from the latest create, which may land as late as the first (chaos seed 212570512).
+    assert draft.settling(now=175.0, settle_seconds=60) == 55.0
+    assert draft.settling(now=231.0, settle_seconds=60) is None
+    draft.claim_for_approval(user_id="U1", user_name="a")
     draft.approved(key="KAN-31", url="u")
     assert draft.outcome.create_sent_at is None and not draft.outcome.create_uncertain
+
+
+def test_a_create_sent_by_an_instance_that_died_settles_before_another() -> None:
+    """A stale APPROVING draft taken over: the create its instance sent may land yet, whatever the two windows."""
+    draft = _draft(DraftStatus.PREVIEW)
+    draft.claim_for_approval(user_id="U1", user_name="a", now=100.0)
+    draft.create_sending(now=100.0)
+    draft.updated_at = 100.0
+    assert draft.claim_for_approval(user_id="U2", user_name="b", now=131.0, stale_seconds=30)
+    assert draft.outcome.create_uncertain and draft.settling(now=131.0, settle_seconds=60) == 29.0
 
 
 def test_a_create_jira_answered_does_not_settle() -> None:

@@ -250,6 +250,38 @@ def test_create_lost_before_jira_made_it_is_retried_by_the_user_once(
     assert len(fake_jira.created_issues()) == 1
 
 
+def test_a_second_lost_create_settles_from_its_own_send(
+    retrying: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """Two lost creates in a row: the first never reached Jira; the second, sent once the first had settled, lands
+    after the client gave up. An Approve while the second may still land sends nothing: the window runs from the
+    latest send, not the first (tests/test_chaos.py, seed 212570512, made two tasks for one story that way)."""
+    preview = preview_after_submit(retrying, fake_slack, open_form(retrying, fake_slack), choose())
+    posts = lambda: [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]  # noqa: E731
+    fake_jira.drop_next("POST", "/rest/api/2/issue")
+    retrying.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"])
+    time.sleep(2.1)  # the first create has settled and it is not in Jira
+    fake_jira.latency_for["POST /rest/api/2/issue"] = 3.0  # past the app's 1 s timeout; Jira still creates it
+    retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+    until = lambda n: fake_slack.wait_for(  # noqa: E731
+        "chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"], count=n
+    )
+    until(2)
+    assert len(posts()) == 2 and fake_jira.created_issues() == []
+    retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+    fake_slack.wait_for("chat.postEphemeral", where=lambda c: "may still be on its way" in c.args["text"])
+    assert len(posts()) == 2  # nothing new was sent while the second create may still land
+    deadline = time.monotonic() + 10
+    while not fake_jira.created_issues() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fake_jira.latency_for.clear()
+    retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+    done = _created(fake_slack)[-1]
+    (issue,) = fake_jira.created_issues()
+    assert issue["key"] in json.dumps(done.args["blocks"]) and len(posts()) == 2
+
+
 def test_create_that_times_out_but_lands_later_is_not_made_twice(
     retrying: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira
 ) -> None:

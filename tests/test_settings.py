@@ -48,6 +48,7 @@ def test_pat_picks_data_center() -> None:
         ({"redis_sentinels": "10.0.0.5:26379,10.0.0.6:port"}, "REDIS_SENTINELS"),
         ({"redis_cluster_url": "10.0.0.5:7000"}, "REDIS_CLUSTER_URL"),
         ({"redis_url": "redis://a:6379", "redis_cluster_url": "redis://b:7000"}, "REDIS_URL, REDIS_CLUSTER_URL"),
+        ({"doe_create_settle_seconds": 5, "jira_timeout_seconds": 10}, "DOE_CREATE_SETTLE_SECONDS"),
     ],
 )
 def test_bad_setting_is_named(change: dict, named: str) -> None:
