@@ -443,9 +443,41 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", f"App log ({log['path']}): {log['lines']} lines; most frequent warnings/errors:"]
         for entry in log["notable"]:
             lines.append(f"  {entry['count']:>5} x {entry['message'][:110]}")
+    lines += render_flow_floor(report)
     lines += ["", "Targets"]
     lines += render_targets(report)
     return "\n".join(lines)
+
+
+def render_flow_floor(report: dict[str, Any]) -> list[str]:
+    """The flow floor beside doe-bot (`--flow-floor`): the same spans, and the CPU row's limit applied to it."""
+    flow_floor, floor, doe = report.get("flow_floor"), report.get("floor"), report["doe_bot"]
+    if not flow_floor:
+        return []
+    flows = flow_floor["flows"]
+    lines = [
+        "",
+        f"Flow floor (bench/flow_floor_app.py, the whole flow on an async app): {flow_floor['completed']}/"
+        f"{flow_floor['forms']} flows in {flow_floor['wall_seconds']:.1f} s, "
+        f"peak RSS {flow_floor['rss']['max_process_mb']:.1f} MB per process",
+        f"  {'p99 (seconds)':<34}{'flow floor':>12}{'doe-bot':>10}{'ratio':>8}",
+    ]
+    for name, label, _, _ in SPANS[1:]:
+        mine, theirs = doe["flows"][name]["p99"], flows[name]["p99"]
+        ratio = f"{mine / theirs:8.1f}" if mine and theirs else f"{'':8}"
+        lines.append(f"  {label:<34}{_fmt(theirs):>12}{_fmt(mine):>10}{ratio}")
+    per_flow = cpu_per_flow(report)
+    floor_per_request = floor["cpu_seconds"] / floor["requests"] if floor and floor["requests"] else None
+    mine = f"{1000 * per_flow:.1f} ms" if per_flow else "n/a"
+    line = f"  CPU per complete flow: flow floor {1000 * flow_floor['cpu_seconds_per_form']:.1f} ms, doe-bot {mine}"
+    if floor_per_request:
+        line += (
+            f"; {CPU_PER_FLOW_OVER_FLOOR_LIMIT:g} x the bare floor per request = "
+            f"{1000 * CPU_PER_FLOW_OVER_FLOOR_LIMIT * floor_per_request:.1f} ms "
+            f"(the flow floor at {flow_floor['cpu_seconds_per_form'] / floor_per_request:.1f} x)"
+        )
+    lines.append(line)
+    return lines
 
 
 def render_targets(report: dict[str, Any]) -> list[str]:

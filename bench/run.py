@@ -41,7 +41,7 @@ from bench.procs import (
     free_port,
     listen_overflows,
 )
-from bench.report import ack_figures, flow_figures, render, render_targets, targets
+from bench.report import ack_figures, flow_figures, render, render_flow_floor, render_targets, targets
 from bot.ids import ActionId
 from bot.settings import Settings
 
@@ -91,6 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-floor", action="store_true", help="skip both floor runs (bare Bolt and the form floor)")
     parser.add_argument("--no-form-floor", action="store_true", help="skip the form floor run")
+    parser.add_argument(
+        "--flow-floor",
+        action="store_true",
+        help="also run the flow floor (bench/flow_floor_app.py: the whole flow on an async app, no guardrails)",
+    )
     parser.add_argument("--json", type=Path, help="also write the JSON report to this path")
     parser.add_argument("--quiet", action="store_true", help="no progress; print only the targets")
     parser.add_argument("--step-timeout", type=float, default=60.0, help="seconds to wait for each flow step")
@@ -341,7 +346,22 @@ def run_floor(
     }
 
 
-def run_form_floor(
+#: The async floors (bench/form_floor_app.py, bench/flow_floor_app.py): what each is asked for, and its log's name.
+ASYNC_FLOORS = {
+    "form floor": ("bench.form_floor_app:web_app", "form", "form-floor"),
+    "flow floor": ("bench.flow_floor_app:web_app", "created", "flow-floor"),
+}
+
+
+def flow_floor_first_story(flows: int) -> int:
+    """The flow floor creates a DevOps task for each story it runs, which doe-bot's guardrails would then find: it runs
+    on stories of its own, after doe-bot's, offset by whole periods of `choices_for` (27) so it gets the same mix of
+    choices."""
+    return FIRST_STORY + 27 * (flows // 27 + 1)
+
+
+def run_async_floor(
+    name: str,
     *,
     args: argparse.Namespace,
     slack: SlackHost,
@@ -350,16 +370,20 @@ def run_form_floor(
     stamp: str,
     deadline: float,
     progress: Progress,
+    first_story: int = FIRST_STORY,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    """The form floor (bench/form_floor_app.py) under doe-bot's command load: command → loading modal → the story
-    and the related-issues search from the fake Jira → the form filled; nothing after it."""
+    """An async floor under doe-bot's load. The form floor: command → loading modal → the story and the
+    related-issues search from the fake Jira → the form filled; nothing after it. The flow floor: the whole flow,
+    as doe-bot's flows are driven."""
     if time.monotonic() >= deadline:
-        progress.say("overall time is up: form floor skipped")
+        progress.say(f"overall time is up: {name} skipped")
         return None
+    module, through, log_name = ASYNC_FLOORS[name]
     port = free_port()
     floor = ServerProcess(
-        "form floor app",
-        gunicorn_command("bench.form_floor_app:web_app", ["-k", "aiohttp.GunicornWebWorker"], args.workers, port),
+        f"{name} app",
+        gunicorn_command(module, ["-k", "aiohttp.GunicornWebWorker"], args.workers, port),
         env=clean_environment(
             {
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -369,44 +393,50 @@ def run_form_floor(
                 "JIRA_EMAIL": JIRA_EMAIL,
                 "JIRA_API_TOKEN": JIRA_TOKEN,
                 "PYTHONPATH": str(ROOT),
+                **(env or {}),
             }
         ),
         port=port,
-        log_path=RESULTS / "logs" / f"{stamp}-form-floor.log",
+        log_path=RESULTS / "logs" / f"{stamp}-{log_name}.log",
     )
-    progress.say(f"form floor: starting the async Bolt app on port {port} ({args.workers} worker(s))")
+    progress.say(f"{name}: starting the async Bolt app on port {port} ({args.workers} worker(s))")
     floor.start(health_path="/healthz")
     try:
         driver = BenchDriver(app_url=floor.url, signing_secret=secret, fake_slack=slack, http_timeout=args.step_timeout)
         runner = FlowRunner(
             driver=driver, slack=slack, jira=jira, step_timeout=args.step_timeout, run_deadline=lambda: deadline
         )
-        # Warm-up (not measured): one form per worker process, at once, so that most of them see a first request.
+        # Warm-up (not measured): one flow per worker process, at once, so that most of them see a first request.
+        warm_story = f"KAN-{first_story - 1}"
         warm_loop = LoadLoop(total=args.workers, concurrency=args.workers, deadline=deadline)
-        warm = warm_loop.run(lambda i: runner.run(i, f"KAN-{FIRST_STORY - 1}", flow_channel(0), through="form"))
+        warm = warm_loop.run(lambda i: runner.run(i, warm_story, flow_channel(first_story - 1 - i), through=through))
         if not all(w.ok for w in warm):
             failed = next(w for w in warm if not w.ok)
             raise HarnessError(
-                f"the form floor's warm-up failed at {failed.failed_step}: {failed.error}\n"
+                f"the {name}'s warm-up failed at {failed.failed_step}: {failed.error}\n"
                 f"its log ({floor.log_path}) ends:\n{floor.log_tail()}"
             )
+        wait_quiet(slack, jira)  # the warm-up's follow-ups are not the run's
         jira.reset_counters()
+        slack_before = slack.calls_by_method()
         sampler = MemorySampler(master=floor.pid).start()
         sampler.mark()
         loop, triggers = _flow_loop(args, slack, deadline)
 
-        def form(index: int) -> FlowResult:
-            n = FIRST_STORY + index
+        def flow(index: int) -> FlowResult:
+            n = first_story + index
             trigger = triggers[index] if triggers else None
-            return runner.run(n, f"KAN-{n}", flow_channel(n), trigger=trigger, through="form")
+            return runner.run(n, f"KAN-{n}", flow_channel(n), trigger=trigger, through=through)
 
         started = time.monotonic()
         results: list[FlowResult] = loop.run(
-            form, progress=lambda done: progress.every(5, f"form floor: {done}/{args.flows} forms")
+            flow, progress=lambda done: progress.every(5, f"{name}: {done}/{args.flows} {through}")
         )
         wall = time.monotonic() - started
+        wait_quiet(slack, jira)
         sampler.stop()
         jira_by = jira.calls_by_template()
+        slack_by = {k: v - slack_before.get(k, 0) for k, v in slack.calls_by_method().items()}
     finally:
         floor.stop()
     rss = sampler.report()
@@ -414,7 +444,9 @@ def run_form_floor(
     cpu = sum(p["cpu_seconds"] for p in rss["processes"])
     return {
         "forms": len(results),
-        "filled": flows["ok"],
+        "filled": sum(1 for r in results if r.form_at is not None),
+        "completed": flows["ok"],
+        "flows": flows,
         "failures_by_step": flows["failures_by_step"],
         "failure_examples": flows["failure_examples"],
         "expired_trigger_id": flows["expired_trigger_id"],
@@ -425,11 +457,30 @@ def run_form_floor(
         "command_to_form": flows["command_to_form"],
         "jira_calls_per_form": sum(jira_by.values()) / max(1, len(results)),
         "jira_by_endpoint_per_form": {k: v / max(1, len(results)) for k, v in jira_by.items()},
+        "slack_by_method_per_flow": {k: v / max(1, len(results)) for k, v in slack_by.items()},
         "rss": rss,
         "cpu_seconds": cpu,
         "cpu_seconds_per_form": cpu / max(1, flows["ok"]),
         "log": str(floor.log_path),
     }
+
+
+def wait_quiet(slack: SlackHost, jira: JiraHost, *, quiet: float = 0.5, deadline: float = 15.0) -> None:
+    """Until the fakes have received no call for `quiet` seconds (at most `deadline`): a flow counts as complete once
+    "Created" shows, and its follow-up (starter files, link back, comment) goes on a moment longer; its calls and
+    its CPU belong to the flow."""
+
+    def seen() -> int:
+        return sum(slack.calls_by_method().values()) + sum(jira.calls_by_template().values())
+
+    end = time.monotonic() + deadline
+    last = seen()
+    while time.monotonic() < end:
+        time.sleep(quiet)
+        now = seen()
+        if now == last:
+            return
+        last = now
 
 
 def _flow_loop(args: argparse.Namespace, slack: SlackHost, deadline: float) -> tuple[LoadLoop, list[str]]:
@@ -480,13 +531,22 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     jira: JiraHost = fakes.JiraHost("cloud", email=JIRA_EMAIL, api_token=JIRA_TOKEN)  # type: ignore[attr-defined]
     try:
         seed_stories(jira, FIRST_STORY - 1, FIRST_STORY - 1 + args.flows)
+        if args.flow_floor:
+            seed_stories(jira, flow_floor_first_story(args.flows) - 1, flow_floor_first_story(args.flows) + args.flows)
         jira.set_latency(args.jira_latency)
         form_floor = None
         if not (args.no_floor or args.no_form_floor):
             # Before doe-bot: the form floor only reads, so doe-bot then finds the stories as they were seeded (after
             # doe-bot each story has its DevOps task linked, and the form floor's search would carry it back).
-            form_floor = run_form_floor(
-                args=args, slack=slack, jira=jira, secret=secret, stamp=stamp, deadline=deadline, progress=progress
+            form_floor = run_async_floor(
+                "form floor",
+                args=args,
+                slack=slack,
+                jira=jira,
+                secret=secret,
+                stamp=stamp,
+                deadline=deadline,
+                progress=progress,
             )
             slack.reset()
         port = free_port()
@@ -537,6 +597,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 f"the warm-up flow failed at {warm.failed_step}: {warm.error}\n"
                 f"doe-bot log ({app.log_path}) ends:\n{app.log_tail()}"
             )
+        wait_quiet(slack, jira)  # the warm-up's follow-ups are not the run's
         slack.reset()
         jira.reset_counters()
         server_before = scrape_histograms(app.url, APP_HISTOGRAMS)
@@ -565,6 +626,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             ),
         )
         wall = time.monotonic() - run_started
+        wait_quiet(slack, jira)
         harness_cpu = time.process_time() - harness_cpu
         fakes_cpu = slack.cpu_seconds() - fakes_cpu
         overflows_after = listen_overflows()
@@ -628,6 +690,20 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 sample_preview=sample_preview,
                 progress=progress,
             )
+        flow_floor = None
+        if args.flow_floor:
+            flow_floor = run_async_floor(
+                "flow floor",
+                args=args,
+                slack=slack,
+                jira=jira,
+                secret=secret,
+                stamp=stamp,
+                deadline=deadline,
+                progress=progress,
+                first_story=flow_floor_first_story(args.flows),
+                env={"REDIS_URL": redis_url, "REDIS_NAMESPACE": namespace},
+            )
     finally:
         if app is not None:
             app.stop()
@@ -665,6 +741,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         "doe_bot": doe,
         "floor": floor,
         "form_floor": form_floor,
+        "flow_floor": flow_floor,
         "ack_p99_vs_floor": (
             doe["ack"]["all"]["p99"] / floor["ack"]["all"]["p99"]
             if floor and floor["ack"]["all"]["p99"] and doe["ack"]["all"]["p99"] is not None
@@ -698,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = write_json(report, args.json)
     if args.quiet:
-        print("\n".join(render_targets(report)))
+        print("\n".join(render_targets(report) + render_flow_floor(report)))
     else:
         print(render(report))
     print(f"\nJSON: {', '.join(str(p) for p in paths)}")

@@ -62,12 +62,12 @@ def test_bench_runs_a_few_flows_and_reports_them(redis_url: str, tmp_path: Path)
     assert "PASS  every flow completed" in result.stdout
 
 
-def test_bench_burst_with_both_floors(redis_url: str, tmp_path: Path) -> None:
-    """--burst: every command leaves at once; the bare floor and the form floor get the same burst."""
+def test_bench_burst_with_every_floor(redis_url: str, tmp_path: Path) -> None:
+    """--burst: every command leaves at once; the bare floor, the form floor and the flow floor get the same burst."""
     out = tmp_path / "report.json"
     result = run_bench(
         redis_url, out, "--burst", "--flows", "3", "--jira-latency", "0", "--workers", "1",
-        "--app-env", "DOE_WORKER_PROCESSES=1",
+        "--app-env", "DOE_WORKER_PROCESSES=1", "--flow-floor",
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert report["config"]["mode"] == "burst"
@@ -102,6 +102,17 @@ def test_bench_burst_with_both_floors(redis_url: str, tmp_path: Path) -> None:
     judged = {t["name"]: t["pass"] for t in report["targets"]}
     assert judged["command -> form filled p99 <= 1.5 x form floor (burst)"] is not None  # both sides measured
     assert "PASS  every flow completed" in result.stdout
+    # The flow floor made every call doe-bot's flows made, as many times (bench/flow_floor_app.py); doe-bot's
+    # reporter lookup (users.info, then Jira's user search) is cached per e-mail and is not a floor's to make.
+    flow_floor = report["flow_floor"]
+    assert (flow_floor["completed"], flow_floor["expired_trigger_id"]) == (3, 0), flow_floor["failure_examples"]
+    lookups = ("GET /rest/api/2/user/search", "users.info", "auth.test")
+    doe_calls = {**doe["jira"]["by_endpoint_per_flow"], **doe["slack"]["by_method_per_flow"]}
+    floor_calls = {**flow_floor["jira_by_endpoint_per_form"], **flow_floor["slack_by_method_per_flow"]}
+    assert {k: v for k, v in floor_calls.items() if k not in lookups} == {
+        k: v for k, v in doe_calls.items() if k not in lookups
+    }
+    assert flow_floor["cpu_seconds_per_form"] > 0 and "Flow floor (bench/flow_floor_app.py" in result.stdout
 
 
 def test_burst_loop_releases_every_thread_together() -> None:
