@@ -288,3 +288,21 @@ def test_a_requesters_own_form_never_blocks_them() -> None:
     requester = editing.conversation.requester_id
     assert editing.holds_story(against="U0OTHER") and not editing.holds_story(against=requester)
     assert _draft(DraftStatus.PREVIEW).holds_story(against=requester)  # a preview is not replaced by a new form
+
+
+def test_a_preview_posted_anew_remembers_the_ones_it_replaced() -> None:
+    """The final outcome is shown on those too (bot/flow/slack_io.py update_other_previews); the newest three."""
+    draft = _draft(DraftStatus.PREVIEW)
+    draft.conversation.preview_ts = None
+    draft.preview_posted(channel_id="C1", ts="1.0")
+    draft.preview_posted(channel_id="C1", ts="1.0")  # updated in place (an Edit): nothing replaced
+    assert draft.conversation.replaced_previews == []
+    for ts in ("2.0", "3.0", "4.0", "5.0"):
+        draft.preview_posted(channel_id="C1", ts=ts)
+    assert draft.conversation.replaced_previews == [("C1", "2.0"), ("C1", "3.0"), ("C1", "4.0")]
+    assert draft.previews_besides("C1", "3.0") == [("C1", "2.0"), ("C1", "4.0"), ("C1", "5.0")]
+    assert Draft.model_validate_json(draft.model_dump_json()).conversation.replaced_previews == [
+        ("C1", "2.0"),
+        ("C1", "3.0"),
+        ("C1", "4.0"),
+    ]

@@ -47,6 +47,8 @@ FORMS_REMEMBERED = 20
 #: The default of DOE_APPROVING_STALE_SECONDS; longer than an Approve can take (every Jira call has a timeout and
 #: the retries a budget, bot/gateways/jira_http.py).
 APPROVING_STALE_SECONDS = 90
+#: How many earlier previews a draft remembers (a preview is posted anew only when Slack would not update it).
+MAX_REPLACED_PREVIEWS = 3
 
 
 class DraftStatus(StrEnum):
@@ -81,6 +83,9 @@ class Conversation(BaseModel):
     channel_id: str
     view_id: str | None = None
     preview_ts: str | None = None
+    # Earlier previews of this draft, replaced by one posted anew when they would not take their buttons back
+    # (channel, ts; the newest MAX_REPLACED_PREVIEWS): the final outcome is shown on them too.
+    replaced_previews: list[tuple[str, str]] = Field(default_factory=list)
     forms_taken: list[str] = Field(default_factory=list)  # view ids of the forms already submitted (newest last)
 
 
@@ -324,9 +329,22 @@ class Draft(BaseModel):
 
     @transition(DraftStatus.PREVIEW)
     def preview_posted(self, *, channel_id: str, ts: str) -> None:
-        """Where the preview message is (the channel, or the requester's DM when the bot may not post there)."""
-        self.conversation.channel_id = channel_id
-        self.conversation.preview_ts = ts
+        """Where the preview message is (the channel, or the requester's DM when the bot may not post there). A
+        preview posted anew leaves the earlier one showing what it showed then: it is remembered."""
+        conversation = self.conversation
+        earlier = (conversation.channel_id, conversation.preview_ts)
+        if earlier[1] and earlier != (channel_id, ts) and earlier not in conversation.replaced_previews:
+            conversation.replaced_previews = [*conversation.replaced_previews, earlier][-MAX_REPLACED_PREVIEWS:]
+        conversation.channel_id = channel_id
+        conversation.preview_ts = ts
+
+    def previews_besides(self, channel: str | None, ts: str | None) -> list[tuple[str, str]]:
+        """This draft's previews other than the one at (channel, ts): the current one and those it replaced."""
+        conversation = self.conversation
+        every = [*conversation.replaced_previews]
+        if conversation.preview_ts:
+            every.append((conversation.channel_id, conversation.preview_ts))
+        return [where for where in every if where != (channel, ts)]
 
     @transition(DraftStatus.PREVIEW)
     def preview_not_posted(self) -> None:

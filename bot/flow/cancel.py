@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.flow import Actor, FlowDeps
 from bot.flow.clicks import explain_refusal, may_act
-from bot.flow.slack_io import tell, update_message
+from bot.flow.slack_io import tell, update_message, update_other_previews
 from bot.flow.start import release_story_quietly
 from bot.observability import DRAFTS
 
@@ -39,3 +39,4 @@ def cancel(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) ->
     ts = actor.message_ts or draft.conversation.preview_ts
     message = blocks.build_cancelled_message(draft, cancelled_by=actor.user_id)
     update_message(client, channel=channel, ts=ts, message=message)
+    update_other_previews(client, draft, shown_at=(channel, ts), message=message)

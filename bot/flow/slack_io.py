@@ -104,6 +104,16 @@ def update_message(
     return True
 
 
+def update_other_previews(
+    client: WebClient, draft: Draft, *, shown_at: tuple[str | None, str | None], message: Message
+) -> None:
+    """The final outcome on every other preview of the draft too: one posted anew (when the first would not take
+    its buttons back) leaves the first showing "Creating…" or old buttons. One try each; the preview that
+    was clicked shows the outcome already."""
+    for channel, ts in draft.previews_besides(*shown_at):
+        update_message(client, channel=channel, ts=ts, message=message)
+
+
 def reply_in_thread(client: WebClient, *, channel: str | None, ts: str | None, user_id: str, text: str) -> bool:
     """A new message under the preview, naming the requester: where an outcome goes when the preview itself
     cannot show it. True when Slack took it."""

@@ -227,6 +227,7 @@ class ChaosSlack(FakeSlack):
         super().__init__(*args, **kwargs)
         self._planned: dict[tuple[str, str], list[str]] = {}
         self._index: dict[tuple[str, str], list[Call]] = {}
+        self._previews: dict[str, set[tuple[str, str]]] = {}  # draft id -> (channel, ts) that ever carried its buttons
         self._local = threading.local()
 
     def plan_faults(self, method: str, channel: str, answers: list[str]) -> None:
@@ -246,10 +247,16 @@ class ChaosSlack(FakeSlack):
             return json.loads(json.dumps(found)) if found is not None else None
 
     def messages_of_draft(self, draft_id: str) -> list[dict[str, Any]]:
-        """Every message whose buttons carry this draft id, as it is now: the preview, and any preview doe-bot
-        posted anew when the first one would not take its buttons back."""
+        """Every message that carries or once carried this draft's buttons, as it is now: the preview, and any
+        preview doe-bot posted anew when the first one would not take its buttons back (which may since show the
+        key instead of the buttons)."""
         with self._lock:
             found = [m for m in self.messages.values() if draft_id and draft_id_of(m) == draft_id]
+            found += [
+                m
+                for where in sorted(self._previews.get(draft_id, ()))
+                if (m := self.messages.get(where)) is not None and m not in found
+            ]
             return json.loads(json.dumps(found))
 
     def _handle_api(self, method: str, query: str, raw: bytes, headers: dict[str, str], http_method: str) -> Any:
@@ -296,6 +303,12 @@ class ChaosSlack(FakeSlack):
                 value = call.args.get(key)
                 if isinstance(value, str) and value:
                     self._index.setdefault((key, value), []).append(call)
+            answer = call.response if isinstance(call.response, dict) else {}
+            if call.method in ("chat.postMessage", "chat.update") and answer.get("ok"):
+                draft_id = draft_id_of(call.args)
+                if draft_id:
+                    where = (str(answer.get("channel")), str(answer.get("ts")))
+                    self._previews.setdefault(draft_id, set()).add(where)
 
 
 # ---------------------------------------------------------------------------------------------- processes
