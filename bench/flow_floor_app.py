@@ -25,32 +25,25 @@ with the form floor's environment plus REDIS_URL and REDIS_NAMESPACE.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import re
 import secrets
-from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bench.form_floor_app import (
-    RELATED_FIELDS,
-    SEARCH_PAGE,
-    SEARCH_PATH,
-    STORY_FIELDS,
     FormFloor,
+    approve_actions,
+    clients,
     form_modal,
-    jira_headers,
-    loading_modal,
-    related_jql,
+    serve,
 )
 from bot.domain.components import detect
 from bot.domain.draft import SiteFit
@@ -82,19 +75,7 @@ def preview_blocks(draft_id: str, plan: TaskPlan) -> list[dict[str, Any]]:
     return [
         _section("\n".join(lines)),
         _section(f"Priority {plan.priority}, {plan.story_points} points; {len(plan.starter_files)} starter files"),
-        {
-            "type": "actions",
-            "block_id": BlockId.PREVIEW_ACTIONS,
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": ActionId.APPROVE,
-                    "text": {"type": "plain_text", "text": "Approve"},
-                    "value": draft_id,
-                    "style": "primary",
-                }
-            ],
-        },
+        approve_actions(draft_id),
     ]
 
 
@@ -122,11 +103,6 @@ class FlowFloor(FormFloor):
             response.raise_for_status()
             return await response.json() if response.content_length != 0 else None
 
-    def spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _draft(self, draft_id: str) -> dict[str, Any]:
         raw = await self.store.get(self._key(draft_id))
         if raw is None:
@@ -151,27 +127,11 @@ class FlowFloor(FormFloor):
             detection=detection,
         )
 
-    async def fill(self, key: str, trigger_id: str, channel: str = "", user: str = "") -> None:  # type: ignore[override]
-        try:
-            opened = await self.slack.views_open(trigger_id=trigger_id, view=loading_modal(key))
-            view = opened["view"]
-            story = await self._jira_get(f"/rest/api/2/issue/{key}", {"fields": STORY_FIELDS})
-            fields = story.get("fields") or {}
-            project = (fields.get("project") or {}).get("key") or key.rsplit("-", 1)[0]
-            found = await self._jira_get(
-                SEARCH_PATH,
-                {
-                    "jql": related_jql(key, str(fields.get("summary") or ""), project),
-                    "fields": RELATED_FIELDS,
-                    "maxResults": str(SEARCH_PAGE),
-                },
-            )
-            draft_id = secrets.token_urlsafe(16)
-            await self._save(draft_id, {"story": story, "channel": channel, "user": user})
-            form = form_modal(story, len(found.get("issues") or [])) | {"private_metadata": draft_id}
-            await self.slack.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
-        except Exception:  # a failed flow shows in the bench's figures; say why in the log
-            log.exception("form for %s failed", key)
+    async def form(self, story: dict[str, Any], related: int, command: dict[str, Any]) -> dict[str, Any]:
+        draft_id = secrets.token_urlsafe(16)
+        user = str(command.get("user_id") or "")
+        await self._save(draft_id, {"story": story, "channel": str(command.get("channel_id") or ""), "user": user})
+        return form_modal(story, related) | {"private_metadata": draft_id}
 
     async def preview(self, draft_id: str, values: dict[str, Any]) -> None:
         try:
@@ -243,14 +203,7 @@ def build_app(floor: FlowFloor, *, signing_secret: str) -> AsyncApp:
     @app.command("/doe")
     async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        floor.spawn(
-            floor.fill(
-                str(body.get("text") or "").strip(),
-                str(body.get("trigger_id") or ""),
-                str(body.get("channel_id") or ""),
-                str(body.get("user_id") or ""),
-            )
-        )
+        floor.start(body)
 
     @app.view(re.compile(".*"))
     async def submission(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -275,40 +228,15 @@ def build_app(floor: FlowFloor, *, signing_secret: str) -> AsyncApp:
 async def web_app() -> web.Application:
     """The aiohttp application (gunicorn's aiohttp worker awaits this factory inside its event loop)."""
     env = os.environ
-    slack_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    jira_session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
-        headers=jira_headers(env["JIRA_EMAIL"], env["JIRA_API_TOKEN"]),
-    )
+    slack, jira, sessions = clients(env)
     store = aioredis.Redis.from_url(env["REDIS_URL"])
-    slack = AsyncWebClient(
-        token=env["SLACK_BOT_TOKEN"],
-        base_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
-        session=slack_session,
-    )
     floor = FlowFloor(
         slack=slack,
-        jira=jira_session,
+        jira=jira,
         jira_url=env["JIRA_URL"],
         store=store,
         namespace=env.get("REDIS_NAMESPACE", "doe-flow-floor"),
         renderer=load_renderer(None),
     )
     bolt = build_app(floor, signing_secret=env["SLACK_SIGNING_SECRET"])
-
-    async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def close_sessions(_: web.Application) -> None:
-        await slack_session.close()
-        await jira_session.close()
-        await store.aclose()
-
-    application = web.Application()
-    application.router.add_post("/slack/events", events)
-    application.router.add_get("/healthz", healthz)
-    application.on_cleanup.append(close_sessions)
-    return application
+    return serve(bolt, closing=[*(session.close for session in sessions), store.aclose])

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.fakes import Key
 from bench.fakes_process import JiraHost, SlackHost
+from bench.form_floor_app import approve_actions
 from bot.ids import ActionId, BlockId
 from tests.fakes.fake_slack import Call
 from tests.support.slack_driver import HttpResult, SlackDriver
@@ -306,22 +307,4 @@ def floor_click_message(channel: str, sample: dict[str, Any] | None) -> dict[str
     """A preview to click on the floor app: a real one from the doe-bot run when there is one (same body size)."""
     if sample is not None:
         return sample | {"channel": channel}
-    return {
-        "ts": "1700000000.000100",
-        "channel": channel,
-        "blocks": [
-            {
-                "type": "actions",
-                "block_id": BlockId.PREVIEW_ACTIONS,
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": ActionId.APPROVE,
-                        "text": {"type": "plain_text", "text": "Approve"},
-                        "value": "floor-draft",
-                        "style": "primary",
-                    }
-                ],
-            }
-        ],
-    }
+    return {"ts": "1700000000.000100", "channel": channel, "blocks": [approve_actions("floor-draft")]}

@@ -24,6 +24,7 @@ import base64
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -127,12 +128,17 @@ class FormFloor:
             body: dict[str, Any] = await response.json()
             return body
 
-    def start(self, key: str, trigger_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.fill(key, trigger_id))
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def fill(self, key: str, trigger_id: str) -> None:
+    def start(self, command: dict[str, Any]) -> None:
+        """A /doe command (its body): the form is filled by a task of its own."""
+        key, trigger_id = str(command.get("text") or "").strip(), str(command.get("trigger_id") or "")
+        self.spawn(self.fill(key, trigger_id, command))
+
+    async def fill(self, key: str, trigger_id: str, command: dict[str, Any] | None = None) -> None:
         try:
             opened = await self.slack.views_open(trigger_id=trigger_id, view=loading_modal(key))
             view = opened["view"]
@@ -147,10 +153,14 @@ class FormFloor:
                     "maxResults": str(SEARCH_PAGE),
                 },
             )
-            related = len(found.get("issues") or [])
-            await self.slack.views_update(view_id=view["id"], hash=view.get("hash"), view=form_modal(story, related))
+            form = await self.form(story, len(found.get("issues") or []), command or {})
+            await self.slack.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
         except Exception:  # a failed form shows in the bench's figures (no views.update); say why in the log
             log.exception("form for %s failed", key)
+
+    async def form(self, story: dict[str, Any], related: int, command: dict[str, Any]) -> dict[str, Any]:
+        """The filled modal for this story (the flow floor also keeps the draft here)."""
+        return form_modal(story, related)
 
 
 def build_app(floor: FormFloor, *, signing_secret: str) -> AsyncApp:
@@ -165,7 +175,7 @@ def build_app(floor: FormFloor, *, signing_secret: str) -> AsyncApp:
     @app.command("/doe")
     async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        floor.start(str(body.get("text") or "").strip(), str(body.get("trigger_id") or ""))
+        floor.start(body)
 
     @app.action(re.compile(".*"))
     async def action(ack: AsyncAck) -> None:
@@ -178,9 +188,9 @@ def build_app(floor: FormFloor, *, signing_secret: str) -> AsyncApp:
     return app
 
 
-async def web_app() -> web.Application:
-    """The aiohttp application (gunicorn's aiohttp worker awaits this factory inside its event loop)."""
-    env = os.environ
+def clients(env: Mapping[str, str]) -> tuple[AsyncWebClient, aiohttp.ClientSession, list[aiohttp.ClientSession]]:
+    """The Slack Web API client and the Jira session, each on one aiohttp session (kept-alive connections, no limit
+    on how many at once: a floor should not queue); and the sessions to close."""
     slack_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     jira_session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0),
@@ -191,8 +201,11 @@ async def web_app() -> web.Application:
         base_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
         session=slack_session,
     )
-    floor = FormFloor(slack=slack, jira=jira_session, jira_url=env["JIRA_URL"])
-    bolt = build_app(floor, signing_secret=env["SLACK_SIGNING_SECRET"])
+    return slack, jira_session, [slack_session, jira_session]
+
+
+def serve(bolt: AsyncApp, *, closing: list[Callable[[], Awaitable[object]]]) -> web.Application:
+    """The aiohttp application around a floor's Bolt app: /slack/events and /healthz."""
 
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
@@ -200,12 +213,37 @@ async def web_app() -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def close_sessions(_: web.Application) -> None:
-        await slack_session.close()
-        await jira_session.close()
+    async def close(_: web.Application) -> None:
+        for step in closing:
+            await step()
 
     application = web.Application()
     application.router.add_post("/slack/events", events)
     application.router.add_get("/healthz", healthz)
-    application.on_cleanup.append(close_sessions)
+    application.on_cleanup.append(close)
     return application
+
+
+def approve_actions(value: str) -> dict[str, Any]:
+    """A preview's actions block with its Approve button, as doe-bot's (bot/blocks): what the bench clicks."""
+    return {
+        "type": "actions",
+        "block_id": BlockId.PREVIEW_ACTIONS,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ActionId.APPROVE,
+                "text": {"type": "plain_text", "text": "Approve"},
+                "value": value,
+                "style": "primary",
+            }
+        ],
+    }
+
+
+async def web_app() -> web.Application:
+    """The aiohttp application (gunicorn's aiohttp worker awaits this factory inside its event loop)."""
+    slack, jira, sessions = clients(os.environ)
+    floor = FormFloor(slack=slack, jira=jira, jira_url=os.environ["JIRA_URL"])
+    bolt = build_app(floor, signing_secret=os.environ["SLACK_SIGNING_SECRET"])
+    return serve(bolt, closing=[session.close for session in sessions])

@@ -529,6 +529,13 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     fakes.start(initializer=os.nice, initargs=(args.fakes_nice,))
     slack: SlackHost = fakes.SlackHost(BOT_TOKEN)  # type: ignore[attr-defined]
     jira: JiraHost = fakes.JiraHost("cloud", email=JIRA_EMAIL, api_token=JIRA_TOKEN)  # type: ignore[attr-defined]
+
+    def async_floor(name: str, **extra: Any) -> dict[str, Any] | None:
+        return run_async_floor(
+            name, args=args, slack=slack, jira=jira, secret=secret, stamp=stamp, deadline=deadline, progress=progress,
+            **extra,
+        )  # fmt: skip
+
     try:
         seed_stories(jira, FIRST_STORY - 1, FIRST_STORY - 1 + args.flows)
         if args.flow_floor:
@@ -538,16 +545,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         if not (args.no_floor or args.no_form_floor):
             # Before doe-bot: the form floor only reads, so doe-bot then finds the stories as they were seeded (after
             # doe-bot each story has its DevOps task linked, and the form floor's search would carry it back).
-            form_floor = run_async_floor(
-                "form floor",
-                args=args,
-                slack=slack,
-                jira=jira,
-                secret=secret,
-                stamp=stamp,
-                deadline=deadline,
-                progress=progress,
-            )
+            form_floor = async_floor("form floor")
             slack.reset()
         port = free_port()
         app = ServerProcess(
@@ -692,15 +690,8 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             )
         flow_floor = None
         if args.flow_floor:
-            flow_floor = run_async_floor(
+            flow_floor = async_floor(
                 "flow floor",
-                args=args,
-                slack=slack,
-                jira=jira,
-                secret=secret,
-                stamp=stamp,
-                deadline=deadline,
-                progress=progress,
                 first_story=flow_floor_first_story(args.flows),
                 env={"REDIS_URL": redis_url, "REDIS_NAMESPACE": namespace},
             )

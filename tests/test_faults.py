@@ -49,6 +49,21 @@ def _current(fake_slack: FakeSlack, preview: dict) -> dict:
     return fake_slack.messages[(preview["channel"], preview["ts"])] | {"channel": preview["channel"]}
 
 
+def _creates(fake_jira: FakeJira) -> list:
+    return [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+
+
+def _approve_once_landed(driver: SlackDriver, fake_slack: FakeSlack, fake_jira: FakeJira, preview: dict):
+    """Once the slow create has landed in Jira (within 10 s), Jira answers at once and Approve is clicked again:
+    the "Created" update it shows."""
+    deadline = time.monotonic() + 10
+    while not fake_jira.created_issues() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fake_jira.latency_for.clear()
+    driver.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
+    return _created(fake_slack)[-1]
+
+
 def _server(fake_slack: FakeSlack, fake_jira: FakeJira, redis_url: str, **extra) -> AppServer:
     return AppServer(make_settings(fake_slack=fake_slack, fake_jira=fake_jira, redis_url=redis_url, **extra))
 
@@ -194,7 +209,7 @@ def test_jira_429_on_create_waits_for_retry_after_and_creates_once(
     retrying.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     _created(fake_slack)
     assert time.monotonic() - started >= 1.0  # Retry-After was honoured
-    posts = [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+    posts = _creates(fake_jira)
     assert len(posts) == 2 and len(fake_jira.created_issues()) == 1
 
 
@@ -243,7 +258,7 @@ def test_create_lost_before_jira_made_it_is_retried_by_the_user_once(
     # At once: the create's fate is unknown (Jira may still make it), so nothing new is sent.
     retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
     fake_slack.wait_for("chat.postEphemeral", where=lambda c: "may still be on its way" in c.args["text"])
-    assert len([r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]) == 1
+    assert len(_creates(fake_jira)) == 1
     time.sleep(2.1)  # the settle window has passed and it is not there: one new create is sent
     retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
     _created(fake_slack)
@@ -257,7 +272,6 @@ def test_a_second_lost_create_settles_from_its_own_send(
     after the client gave up. An Approve while the second may still land sends nothing: the window runs from the
     latest send, not the first (tests/test_chaos.py, seed 212570512, made two tasks for one story that way)."""
     preview = preview_after_submit(retrying, fake_slack, open_form(retrying, fake_slack), choose())
-    posts = lambda: [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]  # noqa: E731
     fake_jira.drop_next("POST", "/rest/api/2/issue")
     retrying.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     fake_slack.wait_for("chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"])
@@ -268,18 +282,13 @@ def test_a_second_lost_create_settles_from_its_own_send(
         "chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"], count=n
     )
     until(2)
-    assert len(posts()) == 2 and fake_jira.created_issues() == []
+    assert len(_creates(fake_jira)) == 2 and fake_jira.created_issues() == []
     retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
     fake_slack.wait_for("chat.postEphemeral", where=lambda c: "may still be on its way" in c.args["text"])
-    assert len(posts()) == 2  # nothing new was sent while the second create may still land
-    deadline = time.monotonic() + 10
-    while not fake_jira.created_issues() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fake_jira.latency_for.clear()
-    retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
-    done = _created(fake_slack)[-1]
+    assert len(_creates(fake_jira)) == 2  # nothing new was sent while the second create may still land
+    done = _approve_once_landed(retrying, fake_slack, fake_jira, preview)
     (issue,) = fake_jira.created_issues()
-    assert issue["key"] in json.dumps(done.args["blocks"]) and len(posts()) == 2
+    assert issue["key"] in json.dumps(done.args["blocks"]) and len(_creates(fake_jira)) == 2
 
 
 def test_create_that_times_out_but_lands_later_is_not_made_twice(
@@ -289,12 +298,7 @@ def test_create_that_times_out_but_lands_later_is_not_made_twice(
     fake_jira.latency_for["POST /rest/api/2/issue"] = 1.6  # longer than the app's 1 s timeout; Jira still creates it
     retrying.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
     fake_slack.wait_for("chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"])
-    deadline = time.monotonic() + 10
-    while not fake_jira.created_issues() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fake_jira.latency_for.clear()
-    retrying.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
-    _created(fake_slack)
+    _approve_once_landed(retrying, fake_slack, fake_jira, preview)
     assert len(fake_jira.created_issues()) == 1
 
 
@@ -450,14 +454,8 @@ def test_a_slow_create_is_never_sent_twice(redis_url: str, fake_slack: FakeSlack
         fake_slack.wait_for("chat.postEphemeral", where=lambda c: "did not confirm" in c.args["text"])
         driver.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
         fake_slack.wait_for("chat.postEphemeral", where=lambda c: "may still be on its way" in c.args["text"])
-        posts = [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
-        assert len(posts) == 1  # nothing new was sent
-        deadline = time.monotonic() + 10
-        while not fake_jira.created_issues() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        fake_jira.latency_for.clear()
-        driver.click(_current(fake_slack, preview), ActionId.APPROVE, channel_id=preview["channel"])
-        done = _created(fake_slack)[-1]
+        assert len(_creates(fake_jira)) == 1  # nothing new was sent
+        done = _approve_once_landed(driver, fake_slack, fake_jira, preview)
     (issue,) = fake_jira.created_issues()
     assert issue["key"] in json.dumps(done.args["blocks"])
-    assert len([r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]) == 1
+    assert len(_creates(fake_jira)) == 1
