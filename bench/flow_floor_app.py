@@ -229,7 +229,10 @@ async def web_app() -> web.Application:
     """The aiohttp application (gunicorn's aiohttp worker awaits this factory inside its event loop)."""
     env = os.environ
     slack, jira, sessions = clients(env)
-    store = aioredis.Redis.from_url(env["REDIS_URL"])
+    # A bounded pool that waits for a free connection: redis-py's default pool raises MaxConnectionsError past 100
+    # at once, which a burst of 200 reaches (doe-bot sizes its pools the same way, bot/gateways/redis_connection.py).
+    pool = aioredis.BlockingConnectionPool.from_url(env["REDIS_URL"], max_connections=64, timeout=20)
+    store = aioredis.Redis(connection_pool=pool)
     floor = FlowFloor(
         slack=slack,
         jira=jira,
@@ -239,4 +242,4 @@ async def web_app() -> web.Application:
         renderer=load_renderer(None),
     )
     bolt = build_app(floor, signing_secret=env["SLACK_SIGNING_SECRET"])
-    return serve(bolt, closing=[*(session.close for session in sessions), store.aclose])
+    return serve(bolt, closing=[*(session.close for session in sessions), store.aclose, pool.disconnect])

@@ -462,8 +462,9 @@ def render_flow_floor(report: dict[str, Any]) -> list[str]:
         f"peak RSS {flow_floor['rss']['max_process_mb']:.1f} MB per process",
         f"  {'p99 (seconds)':<34}{'flow floor':>12}{'doe-bot':>10}{'ratio':>8}",
     ]
-    for name, label, _, _ in SPANS[1:]:
-        mine, theirs = doe["flows"][name]["p99"], flows[name]["p99"]
+    rows = [("ack, every request", doe["ack"]["all"]["p99"], flow_floor["ack"]["all"]["p99"])]
+    rows += [(label, doe["flows"][name]["p99"], flows[name]["p99"]) for name, label, _, _ in SPANS[1:]]
+    for label, mine, theirs in rows:
         ratio = f"{mine / theirs:8.1f}" if mine and theirs else f"{'':8}"
         lines.append(f"  {label:<34}{_fmt(theirs):>12}{_fmt(mine):>10}{ratio}")
     per_flow = cpu_per_flow(report)
