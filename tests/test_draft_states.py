@@ -74,7 +74,12 @@ TRANSITIONS = [
         DraftStatus.APPROVING,
         lambda d: d.claim_for_approval(user_id="U0APP", user_name="ann"),
     ),
-    ("create_sending", {DraftStatus.APPROVING}, DraftStatus.APPROVING, lambda d: d.create_sending(now=1.0)),
+    (
+        "create_sending",
+        {DraftStatus.APPROVING},
+        DraftStatus.APPROVING,
+        lambda d: d.create_sending(now=1.0, attempt=d.outcome.attempt),
+    ),
     (
         "approved",
         {DraftStatus.APPROVING, DraftStatus.PREVIEW},
@@ -228,13 +233,13 @@ def test_each_form_is_taken_once() -> None:
 def test_an_unknown_create_settles_before_another_may_be_sent() -> None:
     draft = _draft(DraftStatus.PREVIEW)
     draft.claim_for_approval(user_id="U1", user_name="a")
-    draft.create_sending(now=100.0)
+    draft.create_sending(now=100.0, attempt=draft.outcome.attempt)
     assert draft.settling(now=110.0, settle_seconds=60) is None  # its fate is not unknown (yet)
     draft.approval_failed("lost", uncertain=True, may_still_land=True)
     assert draft.settling(now=110.0, settle_seconds=60) == 50.0
     assert draft.settling(now=161.0, settle_seconds=60) is None  # settled: another create may go out
     draft.claim_for_approval(user_id="U1", user_name="a")
-    draft.create_sending(now=170.0)
+    draft.create_sending(now=170.0, attempt=draft.outcome.attempt)
     draft.approval_failed("lost again", uncertain=True, may_still_land=True)
     # The window runs from the latest create, which may land as late as the first (chaos seed 212570512).
     assert draft.settling(now=175.0, settle_seconds=60) == 55.0
@@ -248,17 +253,33 @@ def test_a_create_sent_by_an_instance_that_died_settles_before_another() -> None
     """A stale APPROVING draft taken over: the create its instance sent may land yet, whatever the two windows."""
     draft = _draft(DraftStatus.PREVIEW)
     draft.claim_for_approval(user_id="U1", user_name="a", now=100.0)
-    draft.create_sending(now=100.0)
+    draft.create_sending(now=100.0, attempt=draft.outcome.attempt)
     draft.updated_at = 100.0
     assert draft.claim_for_approval(user_id="U2", user_name="b", now=131.0, stale_seconds=30)
     assert draft.outcome.create_uncertain and draft.settling(now=131.0, settle_seconds=60) == 29.0
+
+
+def test_an_approve_taken_over_meanwhile_may_not_send_its_create() -> None:
+    """An Approve slow enough to look dead is taken over; when it reaches its create, the draft is another
+    attempt's: create_sending refuses it (the step then sends nothing), and the new attempt's goes through."""
+    draft = _draft(DraftStatus.PREVIEW)
+    draft.claim_for_approval(user_id="U1", user_name="a", now=100.0)
+    slow = draft.outcome.attempt
+    draft.updated_at = 100.0
+    assert draft.claim_for_approval(user_id="U2", user_name="b", now=200.0, stale_seconds=30)
+    assert slow and draft.outcome.attempt != slow
+    with pytest.raises(NotInState):
+        draft.create_sending(now=201.0, attempt=slow)
+    assert draft.outcome.create_sent_at is None
+    draft.create_sending(now=202.0, attempt=draft.outcome.attempt)
+    assert draft.outcome.create_sent_at == 202.0
 
 
 def test_a_create_jira_answered_does_not_settle() -> None:
     """Jira answered (a 5xx): it is done with the request, so the look-up right after is final: no window."""
     draft = _draft(DraftStatus.PREVIEW)
     draft.claim_for_approval(user_id="U1", user_name="a")
-    draft.create_sending(now=100.0)
+    draft.create_sending(now=100.0, attempt=draft.outcome.attempt)
     draft.approval_failed("500", uncertain=True)
     assert draft.outcome.create_uncertain and draft.settling(now=101.0, settle_seconds=60) is None
 
@@ -273,7 +294,7 @@ def test_what_the_sweeper_watches() -> None:
     preview = _draft(DraftStatus.PREVIEW)
     assert not preview.unsettled
     preview.claim_for_approval(user_id="U1", user_name="a")
-    preview.create_sending(now=time.time())
+    preview.create_sending(now=time.time(), attempt=preview.outcome.attempt)
     preview.approval_failed("lost", uncertain=True, may_still_land=True)
     assert preview.unsettled
     preview.create_not_landed()

@@ -315,6 +315,29 @@ def test_a_worker_killed_mid_create_ends_with_the_key_shown(
     assert len(fake_jira.created_issues()) == 1
 
 
+def test_an_approve_taken_over_while_it_waited_sends_no_create(
+    redis_url: str, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    """An Approve waits on Jira (its search for a task made meanwhile) past DOE_APPROVING_STALE_SECONDS, and a
+    second click (on a client still showing the buttons) takes the draft over. When the searches answer, only the
+    attempt that claimed the draft last may send its create (Draft.create_sending): one issue."""
+    settings = {"duplicate_recheck_after_seconds": 0, "doe_approving_stale_seconds": 1}
+    with _server(fake_slack, fake_jira, redis_url, doe_sweep_interval_seconds=600, **settings) as server:
+        driver = _driver(server, fake_slack)
+        preview = preview_after_submit(driver, fake_slack, open_form(driver, fake_slack), choose())
+        hold = fake_jira.hold(None, "/search")
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        assert hold.wait_parked(1)
+        time.sleep(1.5)  # the first Approve looks dead now
+        driver.click(preview, ActionId.APPROVE, channel_id=preview["channel"])
+        assert hold.wait_parked(2)
+        hold.release()
+        _wait_until(lambda: "Created" in _shown(fake_slack, preview), timeout=15, what="the key on the preview")
+        server.drain()
+    creates = [r for r in fake_jira.requests if r.method == "POST" and r.path == "/rest/api/2/issue"]
+    assert len(creates) == 1 and len(fake_jira.created_issues()) == 1
+
+
 # -- a draft lost to eviction -------------------------------------------------------------------------------------
 
 

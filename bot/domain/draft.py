@@ -137,6 +137,7 @@ class Outcome(BaseModel):
     last_error: str | None = None
     create_uncertain: bool = False  # a create's answer was lost: look for the issue before sending another
     create_sent_at: float | None = None  # when the create whose fate is unknown was sent
+    attempt: str | None = None  # names the Approve that claimed the draft last: only it may send a create
     shown: bool = False  # the last outcome (the key, or the failure with the buttons back) reached the requester
     starter_attached: bool = False
 
@@ -374,14 +375,19 @@ class Draft(BaseModel):
         self.outcome.approved_by = user_id
         self.outcome.approved_by_name = user_name
         self.outcome.last_error = None
+        self.outcome.attempt = secrets.token_hex(8)
         return taken_over
 
     @transition(DraftStatus.APPROVING)
-    def create_sending(self, *, now: float) -> None:
-        """Written before a create is sent: if its answer is lost, when it went out (for the settle window) is
-        known. The window runs from the latest send: a create goes out only once every earlier one has settled
-        (`settling` is None), and this one may land as late as any (tests/test_chaos.py, seed 212570512: a window
-        kept from the first lost create let a third create out 3.5 s after the second, which then landed)."""
+    def create_sending(self, *, now: float, attempt: str | None) -> None:
+        """Written before a create is sent, by the Approve that claimed the draft (`attempt`): one taken over
+        meanwhile (it was slow enough to look dead) is refused, and sends nothing. If the answer is lost, when the
+        create went out (for the settle window) is known. The window runs from the latest send: a create goes out
+        only once every earlier one has settled (`settling` is None), and this one may land as late as any
+        (tests/test_chaos.py, seed 212570512: a window kept from the first lost create let a third create out 3.5 s
+        after the second, which then landed)."""
+        if attempt != self.outcome.attempt:
+            raise NotInState("create_sending", self.status)
         self.outcome.create_sent_at = now
 
     def settling(self, *, now: float, settle_seconds: float) -> float | None:

@@ -243,7 +243,8 @@ def _create(deps: FlowDeps, client: WebClient, *, draft: Draft, look_first: bool
     reporter = deps.creator.reporter_for(deps.people.email(client, draft.conversation.requester_id))
     task = deps.creator.request(plan, marker=marker_label(draft.id), reporter=reporter)
     # Written before sending, as its answer may be lost; and a fence: a draft taken over meanwhile is not ours.
-    if deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time())) is None:
+    attempt = draft.outcome.attempt
+    if deps.store.apply(draft.id, lambda d: d.create_sending(now=time.time(), attempt=attempt)) is None:
         raise TakenOver()
     return deps.creator.create_once(task), plan, True
 
