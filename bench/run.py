@@ -416,7 +416,7 @@ def run_async_floor(
                 f"the {name}'s warm-up failed at {failed.failed_step}: {failed.error}\n"
                 f"its log ({floor.log_path}) ends:\n{floor.log_tail()}"
             )
-        wait_quiet(slack, jira, quiet=0.5 + args.jira_latency)  # the warm-up's follow-ups are not the run's
+        wait_quiet(slack, jira, jira_latency=args.jira_latency)  # the warm-up's follow-ups are not the run's
         jira.reset_counters()
         slack_before = slack.calls_by_method()
         sampler = MemorySampler(master=floor.pid).start()
@@ -433,7 +433,7 @@ def run_async_floor(
             flow, progress=lambda done: progress.every(5, f"{name}: {done}/{args.flows} {through}")
         )
         wall = time.monotonic() - started
-        wait_quiet(slack, jira, quiet=0.5 + args.jira_latency)
+        wait_quiet(slack, jira, jira_latency=args.jira_latency)
         sampler.stop()
         jira_by = jira.calls_by_template()
         slack_by = {k: v - slack_before.get(k, 0) for k, v in slack.calls_by_method().items()}
@@ -465,10 +465,11 @@ def run_async_floor(
     }
 
 
-def wait_quiet(slack: SlackHost, jira: JiraHost, *, quiet: float, deadline: float = 15.0) -> None:
-    """Until the fakes have received no call for `quiet` seconds (at most `deadline`): a flow counts as complete once
-    "Created" shows, and its follow-up (starter files, link back, comment) goes on a moment longer; its calls and
-    its CPU belong to the flow. `quiet` outlasts one Jira call (--jira-latency), during which none is sent."""
+def wait_quiet(slack: SlackHost, jira: JiraHost, *, jira_latency: float, deadline: float = 15.0) -> None:
+    """Until the fakes have received no call for 0.5 s plus one Jira call's latency (during which a follow-up sends
+    nothing), at most `deadline`: a flow counts as complete once "Created" shows, and its follow-up (starter files,
+    link back, comment) goes on a moment longer; its calls and its CPU belong to the flow."""
+    quiet = 0.5 + jira_latency
 
     def seen() -> int:
         return sum(slack.calls_by_method().values()) + sum(jira.calls_by_template().values())
@@ -595,7 +596,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 f"the warm-up flow failed at {warm.failed_step}: {warm.error}\n"
                 f"doe-bot log ({app.log_path}) ends:\n{app.log_tail()}"
             )
-        wait_quiet(slack, jira, quiet=0.5 + args.jira_latency)  # the warm-up's follow-ups are not the run's
+        wait_quiet(slack, jira, jira_latency=args.jira_latency)  # the warm-up's follow-ups are not the run's
         slack.reset()
         jira.reset_counters()
         server_before = scrape_histograms(app.url, APP_HISTOGRAMS)
@@ -624,7 +625,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             ),
         )
         wall = time.monotonic() - run_started
-        wait_quiet(slack, jira, quiet=0.5 + args.jira_latency)
+        wait_quiet(slack, jira, jira_latency=args.jira_latency)
         harness_cpu = time.process_time() - harness_cpu
         fakes_cpu = slack.cpu_seconds() - fakes_cpu
         overflows_after = listen_overflows()

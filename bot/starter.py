@@ -243,21 +243,17 @@ class StarterRenderer:
 
     def templates_for(self, context: TaskContext) -> dict[str, str]:
         """{output path: template name} for the context's cloud, CI and monitoring choices and its components."""
-        key = (
-            context.cloud.id,
-            context.ci.id,
-            context.monitoring.id,
-            tuple(starter_components(context)),
-            context.archetype,
-        )
-        return dict(self._chosen(key))
+        components = tuple(starter_components(context))
+        chosen = self._chosen(context.cloud.id, context.ci.id, context.monitoring.id, components, context.archetype)
+        return dict(chosen)
 
     # A flow lists its starter files several times (each plan of the task: the preview, Approve, the follow-up; each
     # rendering): 0.25 ms of prefix matching over every template name each time, 4 % of a worker process's samples
     # (py-spy, bench/README.md); 0.03 ms cached. The answer depends only on the choices: kept per process.
     @functools.lru_cache(maxsize=512)  # noqa: B019 - one renderer per templates folder, for the process's life
-    def _chosen(self, key: tuple[str, str, str, tuple[str, ...], Any]) -> dict[str, str]:
-        cloud, ci, monitoring, components, archetype = key
+    def _chosen(
+        self, cloud: str, ci: str, monitoring: str, components: tuple[str, ...], archetype: Any
+    ) -> dict[str, str]:
         choices = ["common/", f"cloud/{cloud}/", f"ci/{ci}/", f"monitoring/{monitoring}/"]
         prefixes = [
             *choices,

@@ -292,7 +292,7 @@ def _created(
     if shown:
         _record(deps, final, lambda d: d.outcome_shown())
     # Without "attaching…": the follow-up updates only the preview that shows the outcome.
-    update_other_previews(client, final, shown_at=(channel, ts), message=blocks.build_approved_message(final))
+    update_other_previews(client, final, shown_at=(channel, ts), message=lambda: blocks.build_approved_message(final))
     if follow_up:
         _follow_up(deps, client, draft=final, plan=plan, created=created, user_id=user_id, channel=channel, ts=ts)
 
@@ -475,5 +475,5 @@ def _superseded(
     release_story_quietly(deps, draft)
     message = blocks.build_superseded_message(draft, duplicates=duplicates)
     update_message(client, channel=channel, ts=ts, message=message)
-    update_other_previews(client, draft, shown_at=(channel, ts), message=message)
+    update_other_previews(client, draft, shown_at=(channel, ts), message=lambda: message)
     log.info("approve of %s stopped: %s exists", draft.story_key, ", ".join(d.key for d in duplicates))

@@ -39,4 +39,4 @@ def cancel(deps: FlowDeps, client: WebClient, *, draft_id: str, actor: Actor) ->
     ts = actor.message_ts or draft.conversation.preview_ts
     message = blocks.build_cancelled_message(draft, cancelled_by=actor.user_id)
     update_message(client, channel=channel, ts=ts, message=message)
-    update_other_previews(client, draft, shown_at=(channel, ts), message=message)
+    update_other_previews(client, draft, shown_at=(channel, ts), message=lambda: message)

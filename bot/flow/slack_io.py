@@ -105,13 +105,17 @@ def update_message(
 
 
 def update_other_previews(
-    client: WebClient, draft: Draft, *, shown_at: tuple[str | None, str | None], message: Message
+    client: WebClient, draft: Draft, *, shown_at: tuple[str | None, str | None], message: Callable[[], Message]
 ) -> None:
     """The final outcome on every other preview of the draft too: one posted anew (when the first would not take
     its buttons back) leaves the first showing "Creating…" or old buttons. One try each; the preview that
-    was clicked shows the outcome already."""
-    for channel, ts in draft.previews_besides(*shown_at):
-        update_message(client, channel=channel, ts=ts, message=message)
+    was clicked shows the outcome already. `message` is built only when there is another preview (rarely)."""
+    others = draft.previews_besides(*shown_at)
+    if not others:
+        return
+    built = message()
+    for channel, ts in others:
+        update_message(client, channel=channel, ts=ts, message=built)
 
 
 def reply_in_thread(client: WebClient, *, channel: str | None, ts: str | None, user_id: str, text: str) -> bool:
